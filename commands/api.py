@@ -1,0 +1,114 @@
+"""The write endpoints: sending (spec §3) and tracking (spec §13)."""
+
+from __future__ import annotations
+
+from datetime import timezone
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import g
+from flask import redirect
+from flask import request
+from marshmallow import ValidationError
+
+from commands import tokens
+from commands.handlers import handle
+from commands.messages import RecordClick
+from commands.messages import RecordOpen
+from commands.messages import SendEmail
+from commands.schemas import MAX_BODY_CHARS
+from commands.schemas import MAX_RECIPIENTS
+from commands.schemas import SendSchema
+from event_store.errors import DomainError
+from event_store.errors import NotFound
+
+bp = Blueprint("commands", __name__)
+tracking = Blueprint("tracking", __name__)
+
+PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00"
+         b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+_SEND_SCHEMA = SendSchema()
+
+
+def json_body() -> Any:
+    """The request's JSON body: 415 for another content type, 400 when malformed."""
+    if not request.is_json:
+        raise DomainError("send the body as application/json", code="unsupported_media_type",
+                          status=415)
+    body = request.get_json(silent=True)
+    if body is None:
+        raise DomainError("the body is not valid JSON", code="invalid_json", status=400)
+    return body
+
+
+def load_send(body: Any) -> dict[str, Any]:
+    """Validate one send body: 413 for oversized parts, 400 with details, 422 over limits."""
+    if isinstance(body, dict):
+        for part in ("html", "text"):
+            if isinstance(body.get(part), str) and len(body[part]) > MAX_BODY_CHARS:
+                raise DomainError(f"{part} is larger than 1 MB", code="payload_too_large",
+                                  status=413)
+    data: dict[str, Any] = _SEND_SCHEMA.load(body)
+    if 1 + len(data["cc"]) + len(data["bcc"]) > MAX_RECIPIENTS:
+        raise DomainError(f"at most {MAX_RECIPIENTS} recipients including cc and bcc",
+                          code="too_many_recipients")
+    return data
+
+
+@bp.post("/send")
+def send() -> tuple[dict[str, Any], int]:
+    """Queue one message."""
+    try:
+        data = load_send(json_body())
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    app = current_app.extensions["events"]
+    message = handle(SendEmail.from_body(g.customer.id, data), app)
+    submitted = message.created_on.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"message_id": str(message.id), "to": message.to, "submitted_at": submitted,
+            "status": "queued"}, 200
+
+
+def validation_error(exc: ValidationError) -> DomainError:
+    """A 400 whose ``details`` carries marshmallow's per-field problems."""
+    error = DomainError("the request is invalid", code="validation_error", status=400)
+    error.details = exc.normalized_messages()  # type: ignore[attr-defined]
+    return error
+
+
+def _client() -> tuple[str, str]:
+    return request.headers.get("User-Agent", ""), request.remote_addr or ""
+
+
+@tracking.get("/o/<token>")
+def open_pixel(token: str) -> Response:
+    """Record an open and return a transparent 1x1 GIF (the GIF even for a bad token)."""
+    found = tokens.verify(current_app.extensions["secret_key"], "o", token)
+    status = 200
+    if found is None:
+        status = 404
+    else:
+        user_agent, ip = _client()
+        try:
+            handle(RecordOpen(found.message_id, user_agent, ip), current_app.extensions["events"])
+        except NotFound:
+            status = 404
+    response = Response(PIXEL, status=status, mimetype="image/gif")
+    response.headers["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
+    return response
+
+
+@tracking.get("/c/<token>")
+def click(token: str) -> Response:
+    """Record a click and redirect to the link that was sent."""
+    found = tokens.verify(current_app.extensions["secret_key"], "c", token)
+    if found is None or not found.data.startswith(("http://", "https://")):
+        raise NotFound("unknown link")
+    user_agent, ip = _client()
+    handle(RecordClick(found.message_id, found.data, user_agent, ip),
+           current_app.extensions["events"])
+    response = redirect(found.data, code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response

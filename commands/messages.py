@@ -1,0 +1,69 @@
+"""Commands: small frozen dataclasses, named in the imperative."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class CreateCustomer:
+    """An operator creates a customer (CLI only)."""
+
+    name: str
+    email: str
+    tier: str
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendEmail:
+    """Queue one message for delivery."""
+
+    customer_id: UUID
+    to: str
+    subject: str
+    html: str | None
+    text: str | None
+    domain: str | None = None
+    from_address: str | None = None
+    reply_to: str | None = None
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    tag: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    track_opens: bool | None = None
+    track_clicks: bool | None = None
+
+    @classmethod
+    def from_body(cls, customer_id: UUID, body: dict[str, Any]) -> SendEmail:
+        """Build from a body already loaded by :class:`commands.schemas.SendSchema`."""
+        body = dict(body)
+        body["from_address"] = body.pop("from_", None)
+        body["cc"], body["bcc"] = tuple(body["cc"]), tuple(body["bcc"])
+        return cls(customer_id=customer_id, **body)
+
+
+@dataclass(frozen=True)
+class RecordOpen:
+    """A tracking pixel was fetched."""
+
+    message_id: UUID
+    user_agent: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class RecordClick:
+    """A tracked link was followed."""
+
+    message_id: UUID
+    url: str
+    user_agent: str
+    ip: str
+
+
+Command = CreateCustomer | SendEmail | RecordOpen | RecordClick

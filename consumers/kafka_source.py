@@ -1,0 +1,86 @@
+"""Kafka adapters of the consumer loop: a consumer-group source and a dead-letter topic."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka import KafkaProducer
+from kafka.errors import CommitFailedError
+from kafka.structs import OffsetAndMetadata
+from kafka.structs import TopicPartition
+
+from consumers.records import Record
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
+
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    "max_poll_records": 20_000,
+    "fetch_max_bytes": 64 * 1024 * 1024,
+    "max_partition_fetch_bytes": 16 * 1024 * 1024,
+    "session_timeout_ms": 10_000,
+    "heartbeat_interval_ms": 3_000,
+}
+
+
+class KafkaSource:
+    """A consumer-group member; offsets are committed only when the loop says so."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str, **overrides: Any) -> None:
+        self.topic = topic
+        self._consumer = KafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=group, **{**CONSUMER_DEFAULTS, **overrides}
+        )
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
+        """Fetch up to ``max_records`` records across the assigned partitions."""
+        polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        return [
+            Record(tp.topic, tp.partition, r.offset, r.value)
+            for tp, records in polled.items()
+            for r in records
+        ]
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        """Commit next offsets; a rebalance may refuse it, which only means a replay."""
+        try:
+            self._consumer.commit(
+                {TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
+            )
+        except CommitFailedError:
+            log.warning("commit refused after a rebalance; the new owner replays the batch")
+
+    def close(self) -> None:
+        """Leave the group."""
+        self._consumer.close()
+
+
+class KafkaDeadLetters:
+    """Dead letters to a topic, the original bytes as value and the reason in headers."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+
+    def send(self, record: Record, reason: str) -> None:
+        """Queue one dead letter."""
+        origin = json.dumps({"topic": record.topic, "partition": record.partition,
+                             "offset": record.offset}).encode()
+        self._producer.send(self.topic, value=record.value,
+                            headers=[("origin", origin), ("reason", reason.encode())])
+
+    def flush(self) -> None:
+        """Wait until every dead letter is acknowledged."""
+        self._producer.flush(timeout=30)
+
+    def close(self) -> None:
+        """Close the producer."""
+        self._producer.close(timeout=5)

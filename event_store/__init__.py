@@ -1,0 +1,1 @@
+"""The write side's source of truth: aggregates, the application, the envelope, the relay."""

@@ -1,0 +1,97 @@
+"""The eventsourcing application: persistence, get-or-raise helpers and ``save``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import Application
+from eventsourcing.utils import Environment
+
+from event_store.aggregates import ApiKey
+from event_store.aggregates import Customer
+from event_store.aggregates import Message
+from event_store.errors import NotFound
+from event_store.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from eventsourcing.persistence import ApplicationRecorder
+    from eventsourcing.persistence import TrackingRecorder
+
+T = TypeVar("T")
+
+
+def persistence_env(event_store_url: str | None, sqlite_path: str) -> dict[str, str]:
+    """Translate ``EVENT_STORE_URL`` into the eventsourcing library's own settings."""
+    if not event_store_url:
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path,
+                "SQLITE_LOCK_TIMEOUT": "30"}
+    from urllib.parse import unquote
+    from urllib.parse import urlsplit
+
+    url = urlsplit(event_store_url)
+    if url.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"EVENT_STORE_URL must be postgresql://..., got {url.scheme!r}")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/") or "mailerlogic",
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "20",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+    }
+
+
+class EmailEvents(Application[UUID]):
+    """All MailerLogic aggregates in one application, so one notification log orders them."""
+
+    name = "mailerlogic"
+
+    def construct_env(self, name: str, env: Mapping[str, Any] | None = None) -> Environment:
+        """Use only the mapping we are given: the composition root owns configuration."""
+        return Environment(name, dict(env or {}))
+
+    @property
+    def recorder_(self) -> ApplicationRecorder:
+        """The application recorder (the notification log's storage)."""
+        return self.recorder  # type: ignore[return-value]
+
+    def tracking_recorder(self) -> TrackingRecorder:
+        """A tracking recorder in the same database, for relay and consumer positions."""
+        return self.factory.tracking_recorder()
+
+    def get(self, aggregate_id: UUID, kind: type[T], what: str) -> T:
+        """Get an aggregate of ``kind`` or raise :class:`NotFound`."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{what} not found") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"{what} not found")
+        return aggregate
+
+    def customer_for_key_hash(self, key_hash: str) -> Customer:
+        """The active customer owning a key hash, or :class:`Unauthorized`."""
+        try:
+            index = self.get(ApiKey.create_id(key_hash), ApiKey, "key")
+        except NotFound:
+            raise Unauthorized("invalid API key") from None
+        if index.revoked:
+            raise Unauthorized("invalid API key")
+        return self.get(index.customer_id, Customer, "customer")
+
+    def get_message(self, message_id: UUID, customer_id: UUID | None = None) -> Message:
+        """A customer's message, or :class:`NotFound` (also for another customer's)."""
+        message = self.get(message_id, Message, "message")
+        if customer_id is not None and message.customer_id != customer_id:
+            raise NotFound("message not found")
+        return message

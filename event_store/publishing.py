@@ -1,0 +1,68 @@
+"""Which stored events are published, and how each becomes an :class:`Envelope`.
+
+Internal events (customers, API keys) stay in the event store: they carry key hashes
+and nothing an analytics consumer needs. Message bodies stay too: the delivery worker
+reads them from the event store, so Kafka records stay small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from event_store.aggregates import Click
+from event_store.aggregates import Message
+from event_store.aggregates import Open
+from event_store.envelope import Envelope
+from event_store.envelope import event_id_for
+
+_QUEUED_FIELDS = ("to", "from_address", "subject", "tag", "metadata", "domain", "domain_id")
+_HIT_FIELDS = ("recipient", "from_address", "domain", "domain_id", "tag", "user_agent", "ip",
+               "seconds_since_sent")
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, UUID) else value
+
+
+def _pick(event: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: _jsonable(getattr(event, name)) for name in names}
+
+
+def _queued(event: Any) -> dict[str, Any]:
+    payload = _pick(event, _QUEUED_FIELDS)
+    payload["recipient"] = payload.pop("to")
+    payload["recipients"] = 1 + len(event.cc) + len(event.bcc)
+    payload["track_opens"], payload["track_clicks"] = event.track_opens, event.track_clicks
+    return payload
+
+
+def _clicked(event: Any) -> dict[str, Any]:
+    return {**_pick(event, _HIT_FIELDS), "url": event.url}
+
+
+# event class -> (event_type, email id getter, payload builder)
+PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID], Callable[[Any], dict[str, Any]]]] = {
+    Message.Queued: ("queued", lambda e: e.originator_id, _queued),
+    Open.Recorded: ("opened", lambda e: e.email_id, lambda e: _pick(e, _HIT_FIELDS)),
+    Click.Recorded: ("clicked", lambda e: e.email_id, _clicked),
+}
+
+
+def envelope_of(event: Any, position: int) -> Envelope | None:
+    """The envelope of a domain event at ``position``, or None if it is not published."""
+    spec = PUBLISHED.get(type(event))
+    if spec is None:
+        return None
+    event_type, email_id, payload = spec
+    return Envelope(
+        event_id=event_id_for(event.originator_id, event.originator_version),
+        event_type=event_type,
+        customer_id=event.customer_id,
+        email_id=email_id(event),
+        occurred_at=getattr(event, "occurred_at", None) or event.timestamp,
+        recorded_at=event.timestamp,
+        position=position,
+        payload=payload(event),
+    )

@@ -1,0 +1,103 @@
+"""The Flask app factory: composes the write and read blueprints, auth and JSON errors."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
+
+from flask import Flask
+from flask import g
+from flask import request
+from werkzeug.exceptions import HTTPException
+
+from commands import api as write_api
+from commands.keys import hash_key
+from commands.keys import key_from_headers
+from event_store.errors import DomainError
+from event_store.errors import Unauthorized
+from read_api import api as read_api
+from read_api.params import BadParam
+
+if TYPE_CHECKING:
+    from flask import Response
+
+    from event_store.application import EmailEvents
+    from mailerlogic.config import Settings
+    from projections import ClickHouse
+
+log = logging.getLogger("mailerlogic.api")
+AUTHENTICATED = {"commands", "commands_v1", "read_api", "read_api_v1"}
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+def create_app(
+    settings: Settings,
+    *,
+    events: EmailEvents,
+    clickhouse: Callable[[], ClickHouse],
+    test_config: dict[str, Any] | None = None,
+) -> Flask:
+    """Build the API: every customer endpoint under ``/api`` and ``/api/v1``."""
+    app = Flask("mailerlogic")
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,
+                          settings=settings)
+    for blueprint in (write_api.bp, read_api.bp):
+        app.register_blueprint(blueprint, url_prefix="/api")
+        app.register_blueprint(blueprint, url_prefix="/api/v1", name=f"{blueprint.name}_v1")
+    app.register_blueprint(write_api.tracking, url_prefix="/track")
+    app.register_blueprint(read_api.ops)
+    app.before_request(_before)
+    app.after_request(_after)
+    _register_errors(app)
+    return app
+
+
+def _before() -> None:
+    g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    if request.blueprint in AUTHENTICATED:
+        key = key_from_headers(request.headers)
+        if not key:
+            raise Unauthorized("send your API key in X-API-Key or Authorization: Bearer",
+                               code="missing_api_key")
+        from flask import current_app
+
+        g.customer = current_app.extensions["events"].customer_for_key_hash(hash_key(key))
+
+
+def _after(response: Response) -> Response:
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    return response
+
+
+def error_body(code: str, message: str, status: int, details: Any = None) -> tuple[dict[str, Any], int]:
+    """The one JSON error shape of the contract."""
+    body: dict[str, Any] = {"error": code, "message": message}
+    if details:
+        body["details"] = details
+    return body, status
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError) -> tuple[dict[str, Any], int]:
+        return error_body(exc.code, exc.message, exc.status, getattr(exc, "details", None))
+
+    @app.errorhandler(BadParam)
+    def bad_param(exc: BadParam) -> tuple[dict[str, Any], int]:
+        return error_body("invalid_parameter", str(exc), 400, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_body(code, exc.description or code, exc.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[dict[str, Any], int]:
+        log.exception("unhandled error (request %s)", g.get("request_id"))
+        return error_body("internal_error", "something went wrong on our side", 500)

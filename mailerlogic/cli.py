@@ -1,0 +1,140 @@
+"""The ``mailerlogic`` console script."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from mailerlogic.config import Settings
+from mailerlogic.wiring import configure_logging
+
+
+def _settings() -> Settings:
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return settings
+
+
+@click.group()
+def main() -> None:
+    """MailerLogic: email delivery and analytics."""
+
+
+@main.group()
+def customers() -> None:
+    """Operator commands for customer accounts."""
+
+
+@customers.command("create")
+@click.option("--name", required=True)
+@click.option("--email", required=True)
+@click.option("--tier", type=click.Choice(["starter", "professional", "enterprise"]),
+              default="starter", show_default=True)
+@click.option("--domain", "domains", multiple=True,
+              help="A sending domain the operator vouches for (added as verified).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+def create_customer(name: str, email: str, tier: str, domains: tuple[str, ...],
+                    as_json: bool) -> None:
+    """Create a customer and print its API key (shown only this once)."""
+    from commands.handlers import create_customer as handler
+    from commands.messages import CreateCustomer
+    from event_store.errors import DomainError
+    from mailerlogic.wiring import build_events
+
+    try:
+        customer, key = handler(CreateCustomer(name, email, tier, domains),
+                                build_events(_settings()))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    out = {"customer": {"id": str(customer.id), "name": customer.name, "email": customer.email,
+                        "tier": customer.tier, "status": customer.status,
+                        "domains": sorted(customer.domains)}, "api_key": key}
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"customer {customer.id} ({customer.name}, {customer.tier})")
+    click.echo(f"API key (shown once, store it now): {key}")
+
+
+@main.command()
+@click.option("--workers", type=int, default=None, help="gunicorn workers (MAILERLOGIC_API_WORKERS).")
+def api(workers: int | None) -> None:
+    """Serve the REST API with gunicorn."""
+    from mailerlogic.processes import run_api
+
+    run_api(_settings(), workers)
+
+
+@main.command()
+def relay() -> None:
+    """Publish the event store's notification log to Kafka."""
+    from mailerlogic.processes import run_relay
+    from mailerlogic.processes import stop_on_signals
+
+    run_relay(_settings(), stop_on_signals())
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["projector"]))
+def consume(name: str) -> None:
+    """Run a consumer of the event stream (projector: events into ClickHouse)."""
+    from mailerlogic.processes import run_projector
+    from mailerlogic.processes import stop_on_signals
+
+    run_projector(_settings(), stop_on_signals())
+
+
+@main.command("run-all")
+def run_all() -> None:
+    """API, relay and consumers in one process (the embedded default)."""
+    from mailerlogic.processes import run_all as run
+    from mailerlogic.processes import stop_on_signals
+
+    settings = _settings()
+    run(settings, stop_on_signals(), ready=lambda: _print_quickstart(settings))
+
+
+@main.command("init-clickhouse")
+def init_clickhouse() -> None:
+    """Create or upgrade the ClickHouse schema."""
+    from mailerlogic.wiring import build_clickhouse
+
+    build_clickhouse(_settings()).close()
+    click.echo("ClickHouse schema is up to date")
+
+
+def _print_quickstart(settings: Settings) -> None:
+    base = f"http://127.0.0.1:{settings.port}"
+    click.echo(f"""
+MailerLogic is serving on {base} (data in {settings.data_dir})
+
+1. Create a customer (in another terminal):
+   .venv/bin/mailerlogic customers create --name "Acme" --email ops@acme.test --domain acme.test --json
+2. Send a first email with the printed key:
+   curl -s {base}/api/send -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \\
+     -d '{{"to": "ada@example.org", "subject": "Hello", "text": "Hi Ada", "from": "hi@acme.test"}}'
+3. See it in the statistics:
+   curl -s {base}/api/stats/outbound -H "X-API-Key: $KEY"
+""", file=sys.stderr)
+
+
+@main.command("tracking-links")
+@click.argument("message_id")
+@click.option("--url", default="https://example.org/", show_default=True,
+              help="The link target for the click URL.")
+def tracking_links(message_id: str, url: str) -> None:
+    """Print a message's signed open-pixel and click URLs (as the delivered mail has them)."""
+    from uuid import UUID
+
+    from commands import tokens
+
+    settings = _settings()
+    try:
+        email_id = UUID(message_id)
+    except ValueError:
+        raise click.BadParameter("not a message id (UUID)") from None
+    base = settings.public_url
+    click.echo(f"open:  {base}/track/o/{tokens.mint(settings.secret_key, 'o', email_id)}")
+    click.echo(f"click: {base}/track/c/{tokens.mint(settings.secret_key, 'c', email_id, url)}")

@@ -1,0 +1,97 @@
+"""Configuration: the one place that reads the environment (spec §17)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+VARIABLES = {
+    "MAILERLOGIC_DATA_DIR": "where embedded data lives (default ./var)",
+    "EVENT_STORE_URL": "postgresql://user:password@host:port/db (default: SQLite in the data dir)",
+    "KAFKA_BOOTSTRAP_SERVERS": "host:port[,host:port] (default: in-process log, no Kafka)",
+    "CLICKHOUSE_URL": "clickhouse://user:password@host:9000/db (default: chdb in the data dir)",
+    "SMTP_RELAY_URL": "smtp://[user:pass@]host:port (default: Maildir in the data dir)",
+    "DNS_NAMESERVERS": "ip[:port][,ip[:port]] (default: the system resolver)",
+    "MAILERLOGIC_SECRET_KEY": "signs tracking tokens, encrypts DKIM keys (default: generated)",
+    "MAILERLOGIC_WEBHOOK_SECRET": "HMAC key of the inbound webhooks (default: generated)",
+    "MAILERLOGIC_PUBLIC_URL": "base URL used in tracking links (default http://127.0.0.1:8080)",
+    "PORT": "HTTP port of the API (default 8080)",
+    "MAILERLOGIC_KAFKA_TOPIC": "the event topic (default mailerlogic.events)",
+    "MAILERLOGIC_KAFKA_PARTITIONS": "partitions when the relay creates the topic (default 4)",
+    "MAILERLOGIC_API_WORKERS": "gunicorn worker processes of `mailerlogic api` (default 2)",
+    "MAILERLOGIC_LOG_LEVEL": "DEBUG, INFO, WARNING... (default INFO)",
+}
+
+
+def _secret(env: Mapping[str, str], name: str, data_dir: Path, filename: str) -> bytes:
+    """The secret from the environment, else the one generated once in the data dir."""
+    if env.get(name):
+        return env[name].encode()
+    path = data_dir / filename
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(secrets.token_hex(32))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic: the first process to create it wins
+        except FileExistsError:
+            pass
+        tmp.unlink()
+    return path.read_text().strip().encode()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs to build its clients."""
+
+    data_dir: Path
+    event_store_url: str | None
+    kafka_bootstrap_servers: str | None
+    clickhouse_url: str | None
+    smtp_relay_url: str | None
+    dns_nameservers: str | None
+    secret_key: bytes
+    webhook_secret: bytes
+    public_url: str
+    port: int
+    kafka_topic: str
+    kafka_partitions: int
+    api_workers: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from a mapping (default: ``os.environ``)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("MAILERLOGIC_DATA_DIR") or "./var").resolve()
+        port = int(env.get("PORT") or 8080)
+        return cls(
+            data_dir=data_dir,
+            event_store_url=env.get("EVENT_STORE_URL") or None,
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            clickhouse_url=env.get("CLICKHOUSE_URL") or None,
+            smtp_relay_url=env.get("SMTP_RELAY_URL") or None,
+            dns_nameservers=env.get("DNS_NAMESERVERS") or None,
+            secret_key=_secret(env, "MAILERLOGIC_SECRET_KEY", data_dir, "secret_key"),
+            webhook_secret=_secret(env, "MAILERLOGIC_WEBHOOK_SECRET", data_dir, "webhook_secret"),
+            public_url=(env.get("MAILERLOGIC_PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+            port=port,
+            kafka_topic=env.get("MAILERLOGIC_KAFKA_TOPIC") or "mailerlogic.events",
+            kafka_partitions=int(env.get("MAILERLOGIC_KAFKA_PARTITIONS") or 4),
+            api_workers=int(env.get("MAILERLOGIC_API_WORKERS") or 2),
+            log_level=(env.get("MAILERLOGIC_LOG_LEVEL") or "INFO").upper(),
+        )
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Kafka is configured (consumers read the log in-process)."""
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def dead_letter_topic(self) -> str:
+        """The dead-letter topic next to the event topic."""
+        return f"{self.kafka_topic}.dlq"

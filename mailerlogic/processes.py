@@ -1,0 +1,136 @@
+"""The long-running processes: api, relay, projector, and all of them in one (run-all)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING
+from typing import Any
+
+from mailerlogic.wiring import build_clickhouse
+from mailerlogic.wiring import build_dead_letters
+from mailerlogic.wiring import build_events
+from mailerlogic.wiring import build_source
+from mailerlogic.wiring import clickhouse_factory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from flask import Flask
+
+    from event_store.application import EmailEvents
+    from mailerlogic.config import Settings
+
+log = logging.getLogger("mailerlogic")
+PROJECTOR_GROUP = "projector"
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: stop polling, flush, commit, exit."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def run_relay(settings: Settings, stop: threading.Event, events: EmailEvents | None = None) -> None:
+    """Publish the notification log to Kafka until stopped."""
+    from event_store import relay
+    from event_store.feed import NotificationFeed
+    from event_store.kafka_publisher import KafkaPublisher
+    from event_store.kafka_publisher import ensure_topics
+
+    if not settings.kafka_bootstrap_servers:
+        raise SystemExit("the relay needs KAFKA_BOOTSTRAP_SERVERS (embedded mode reads the log)")
+    _retry_until(stop, lambda: ensure_topics(
+        settings.kafka_bootstrap_servers or "", [settings.kafka_topic, settings.dead_letter_topic],
+        settings.kafka_partitions))
+    feed = NotificationFeed(events or build_events(settings))
+    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    log.info("relay: publishing to %s from position %d", settings.kafka_topic,
+             feed.position(relay.READER))
+    relay.run(feed, publisher, stop)
+
+
+def _retry_until(stop: threading.Event, action: Callable[[], None]) -> None:
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            action()
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the broker: wait
+            log.warning("kafka not ready (%s); retrying in %.1fs", exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def run_projector(settings: Settings, stop: threading.Event,
+                  events: EmailEvents | None = None, clickhouse: Any = None) -> None:
+    """Project the event stream into ClickHouse until stopped."""
+    from consumers import loop
+    from consumers.clickhouse_sink import ClickHouseSink
+
+    sink = ClickHouseSink(clickhouse or build_clickhouse(settings))
+    source = build_source(settings, events or build_events(settings), PROJECTOR_GROUP)
+    log.info("projector: consuming %s", "kafka" if settings.kafka_bootstrap_servers else "log")
+    try:
+        loop.run(source, sink, build_dead_letters(settings), loop.Limits(), stop)
+    finally:
+        source.close()
+
+
+def make_app(settings: Settings, events: EmailEvents | None = None, clickhouse: Any = None) -> Flask:
+    """The API app for this process."""
+    from mailerlogic.app import create_app
+
+    return create_app(settings, events=events or build_events(settings),
+                      clickhouse=clickhouse or clickhouse_factory(settings))
+
+
+def run_api(settings: Settings, workers: int | None = None) -> None:
+    """Serve the API with gunicorn (each worker builds its own clients after the fork)."""
+    from gunicorn.app.base import BaseApplication
+
+    if settings.clickhouse_url is None and (workers or settings.api_workers) > 1:
+        raise SystemExit("chdb can be opened by one process only: set CLICKHOUSE_URL, "
+                         "or use `mailerlogic run-all` for the embedded default")
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"127.0.0.1:{settings.port}")
+            self.cfg.set("workers", workers or settings.api_workers)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self) -> Flask:
+            return make_app(settings)
+
+    Server().run()
+
+
+def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
+    """API, relay (with Kafka) and projector in one process: the embedded default."""
+    from werkzeug.serving import make_server
+
+    events = build_events(settings)
+    clickhouse = clickhouse_factory(settings)
+    workers = [threading.Thread(target=run_projector, name="projector",
+                                args=(settings, stop, events, clickhouse()))]
+    if settings.kafka_bootstrap_servers:
+        workers.append(threading.Thread(target=run_relay, name="relay", args=(settings, stop, events)))
+    server = make_server("127.0.0.1", settings.port, make_app(settings, events, clickhouse),
+                         threaded=True)
+    for worker in workers:
+        worker.start()
+    threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
+    if ready:
+        ready()
+    server.serve_forever()
+    for worker in workers:
+        worker.join(timeout=30)

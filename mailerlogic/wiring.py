@@ -1,0 +1,80 @@
+"""Builds each process's clients from :class:`Settings` (nothing is built at import time)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from consumers.dead_letters import FileDeadLetters
+from consumers.log_source import LogSource
+from event_store.application import EmailEvents
+from event_store.application import persistence_env
+from event_store.feed import NotificationFeed
+from projections import schema
+
+if TYPE_CHECKING:
+    from consumers.records import DeadLetters
+    from consumers.records import Source
+    from mailerlogic.config import Settings
+    from projections import ClickHouse
+
+
+def build_events(settings: Settings) -> EmailEvents:
+    """The event-store application (SQLite in the data dir, or PostgreSQL)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sqlite_path = str(settings.data_dir / "events.sqlite")
+    return EmailEvents(env=persistence_env(settings.event_store_url, sqlite_path))
+
+
+def build_clickhouse(settings: Settings) -> ClickHouse:
+    """A ClickHouse client (server or chdb) with the schema applied."""
+    from mailerlogic.clickhouse import connect
+
+    client = connect(settings.clickhouse_url, settings.data_dir)
+    schema.apply(client)
+    return client
+
+
+def clickhouse_factory(settings: Settings) -> Callable[[], ClickHouse]:
+    """A lazy getter: one client per thread for the server, one shared chdb session."""
+    local = threading.local()
+    lock = threading.Lock()
+    shared: list[ClickHouse] = []
+
+    def get() -> ClickHouse:
+        if settings.clickhouse_url is None:
+            with lock:
+                if not shared:
+                    shared.append(build_clickhouse(settings))
+            return shared[0]
+        if getattr(local, "client", None) is None:
+            local.client = build_clickhouse(settings)
+        return local.client  # type: ignore[no-any-return]
+
+    return get
+
+
+def build_source(settings: Settings, events: EmailEvents, group: str) -> Source:
+    """Kafka consumer group when Kafka is configured, else the in-process log."""
+    if settings.kafka_bootstrap_servers:
+        from consumers.kafka_source import KafkaSource
+
+        return KafkaSource(settings.kafka_bootstrap_servers, settings.kafka_topic, group)
+    return LogSource(NotificationFeed(events), group)
+
+
+def build_dead_letters(settings: Settings) -> DeadLetters:
+    """The dead-letter topic, or a file in the data dir on the embedded default."""
+    if settings.kafka_bootstrap_servers:
+        from consumers.kafka_source import KafkaDeadLetters
+
+        return KafkaDeadLetters(settings.kafka_bootstrap_servers, settings.dead_letter_topic)
+    return FileDeadLetters(settings.data_dir / "dead-letters.ndjson")
+
+
+def configure_logging(settings: Settings) -> None:
+    """One log format for every process."""
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")

@@ -1,0 +1,1 @@
+"""The read side: statistics and queries served from ClickHouse."""

@@ -1,0 +1,72 @@
+"""Query-string parsing shared by read endpoints; every problem is a clear 400."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+MAX_WINDOW = timedelta(days=366)
+FILTERS = ("all", "human_only", "scanner_only")
+
+
+class BadParam(ValueError):
+    """A query parameter is invalid; ``details`` maps it to its problem."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.details = {name: [problem]}
+
+
+def parse_when(name: str, text: str, *, end: bool) -> datetime:
+    """An ISO 8601 date or date-time in UTC; a bare date as ``end`` means the day's end."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            return start + timedelta(days=1) if end else start
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise BadParam(name, "must be an ISO 8601 date or date-time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    """The filters every statistics endpoint takes (spec §7)."""
+
+    start: datetime
+    end: datetime
+    domain_id: UUID | None
+    tag: str | None
+    filter: str
+
+
+def stats_query(args: Mapping[str, str], now: datetime) -> StatsQuery:
+    """Parse ``fromdate``, ``todate``, ``domain_id``, ``tag``, ``filter`` (default: 30 days)."""
+    end = parse_when("todate", args["todate"], end=True) if args.get("todate") else now
+    start = (parse_when("fromdate", args["fromdate"], end=False) if args.get("fromdate")
+             else end - timedelta(days=30))
+    if start > end:
+        raise BadParam("fromdate", "must not be after todate")
+    if end - start > MAX_WINDOW:
+        raise BadParam("todate", "the window must not be longer than 366 days")
+    domain_id = None
+    if args.get("domain_id"):
+        try:
+            domain_id = UUID(args["domain_id"])
+        except ValueError:
+            raise BadParam("domain_id", "must be a UUID") from None
+    filter_ = args.get("filter") or "all"
+    if filter_ not in FILTERS:
+        raise BadParam("filter", f"must be one of {', '.join(FILTERS)}")
+    return StatsQuery(start, end, domain_id, args.get("tag") or None, filter_)
