@@ -1,0 +1,24 @@
+"""Builders of test data with unique ids."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from datetime import timezone
+from typing import Any
+from uuid import UUID
+from uuid import uuid4
+
+from event_store.envelope import Envelope
+from event_store.envelope import event_id_for
+
+T0 = datetime(2026, 3, 15, 14, 30, tzinfo=timezone.utc)
+
+
+def envelope(event_type: str, position: int, *, customer_id: UUID | None = None,
+             email_id: UUID | None = None, at: datetime = T0, **payload: Any) -> Envelope:
+    """An envelope with a stable id derived from its position."""
+    return Envelope(
+        event_id=event_id_for("test", position), event_type=event_type,
+        customer_id=customer_id or uuid4(), email_id=email_id or uuid4(), occurred_at=at,
+        recorded_at=at, position=position, payload=payload,
+    )

@@ -1,0 +1,88 @@
+"""The event store on its real databases: SQLite (file) and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+from uuid import uuid4
+
+import psycopg
+import pytest
+
+from commands.handlers import create_customer
+from commands.handlers import send_email
+from commands.messages import CreateCustomer
+from commands.messages import SendEmail
+from event_store.application import EmailEvents
+from event_store.application import persistence_env
+from event_store.feed import NotificationFeed
+from tests.conftest import require_service
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database on the real server."""
+    base = require_service("EVENT_STORE_URL")
+    name = f"ml_test_{uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlsplit(base)
+    yield urlunsplit(url._replace(path=f"/{name}"))
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return persistence_env(None, str(tmp_path / "events.sqlite"))
+    return persistence_env(request.getfixturevalue("postgres_url"), "")
+
+
+def _customer(app: EmailEvents) -> object:
+    customer, _ = create_customer(CreateCustomer("Acme", "o@acme.test", "starter", ("acme.test",)), app)
+    return customer
+
+
+def test_feed_reads_envelopes_in_commit_order_and_positions_survive_a_restart(
+    store_env: dict[str, str],
+) -> None:
+    app = EmailEvents(env=store_env)
+    customer = _customer(app)
+    ids = [send_email(SendEmail(customer.id, f"r{i}@x.test", "s", None, "t"), app).id  # type: ignore[attr-defined]
+           for i in range(5)]
+    feed = NotificationFeed(app)
+    page = feed.read(0, 100)
+    assert [e.email_id for e in page.envelopes] == ids
+    assert [e.position for e in page.envelopes] == [4, 5, 6, 7, 8]
+    feed.record("projector", 6)
+    restarted = NotificationFeed(EmailEvents(env=store_env))
+    assert restarted.position("projector") == 6
+    assert [e.position for e in restarted.read(6, 100).envelopes] == [7, 8]
+    restarted.record("projector", 5)  # positions never move back
+    assert restarted.position("projector") == 6
+
+
+def test_concurrent_writers_get_unique_gapless_positions(store_env: dict[str, str]) -> None:
+    app = EmailEvents(env=store_env)
+    customer = _customer(app)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for i in range(20):
+                send_email(SendEmail(customer.id, f"w{i}@x.test", "s", None, "t"), app)  # type: ignore[attr-defined]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    positions = [e.position for e in NotificationFeed(app).read(0, 1000).envelopes]
+    assert positions == list(range(4, 84))
