@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+from uuid import uuid4
 
 import pytest
 
@@ -34,3 +37,28 @@ def require_service(name: str) -> str:
         pytest.fail(f"{name} is not set: start the real services with `make services` "
                     "and source .services/env (make test does both)", pytrace=False)
     return value
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database on the real server."""
+    import psycopg
+
+    base = require_service("EVENT_STORE_URL")
+    name = f"ml_test_{uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clickhouse_url() -> Iterator[str]:
+    """A throwaway database name on the real ClickHouse server (created on first connect)."""
+    from clickhouse_driver import Client
+
+    base = require_service("CLICKHOUSE_URL")
+    name = f"ml_test_{uuid4().hex[:10]}"
+    yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    Client.from_url(base).execute(f"DROP DATABASE IF EXISTS {name}")

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.parse import urlunsplit
-from uuid import uuid4
 
-import psycopg
 import pytest
 
 from commands.handlers import create_customer
@@ -19,20 +14,6 @@ from commands.messages import SendEmail
 from event_store.application import EmailEvents
 from event_store.application import persistence_env
 from event_store.feed import NotificationFeed
-from tests.conftest import require_service
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database on the real server."""
-    base = require_service("EVENT_STORE_URL")
-    name = f"ml_test_{uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = urlsplit(base)
-    yield urlunsplit(url._replace(path=f"/{name}"))
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -1,0 +1,58 @@
+"""End-to-end stacks: real services with separate processes, and the embedded default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from tests.conftest import require_service
+from tests.e2e.stack import Stack
+
+
+@pytest.fixture
+def real_env(tmp_path: Path, postgres_url: str, clickhouse_url: str) -> dict[str, str]:
+    """Fresh PostgreSQL and ClickHouse databases and a fresh Kafka topic for one test."""
+    return {
+        "MAILERLOGIC_DATA_DIR": str(tmp_path / "data"),
+        "EVENT_STORE_URL": postgres_url,
+        "CLICKHOUSE_URL": clickhouse_url,
+        "KAFKA_BOOTSTRAP_SERVERS": require_service("KAFKA_BOOTSTRAP_SERVERS"),
+        "MAILERLOGIC_KAFKA_TOPIC": f"ml-e2e-{uuid4().hex[:8]}",
+    }
+
+
+@pytest.fixture
+def real_stack(real_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    """API (gunicorn, 2 workers), relay and projector as three separate processes."""
+    stack = Stack(real_env, tmp_path)
+    stack.start("api", "api", "--workers", "2")
+    stack.start("relay", "relay")
+    stack.start("projector", "consume", "projector")
+    try:
+        stack.wait_healthy()
+        yield stack
+    except BaseException:
+        print(stack.log_tail())
+        raise
+    finally:
+        stack.stop_all()
+
+
+@pytest.fixture
+def embedded_stack(tmp_path: Path) -> Iterator[Stack]:
+    """`mailerlogic run-all` with nothing configured but a data dir."""
+    stack = Stack({"MAILERLOGIC_DATA_DIR": str(tmp_path / "data")}, tmp_path)
+    stack.env = {k: v for k, v in stack.env.items()
+                 if k not in ("EVENT_STORE_URL", "CLICKHOUSE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    stack.start("all", "run-all")
+    try:
+        stack.wait_healthy()
+        yield stack
+    except BaseException:
+        print(stack.log_tail())
+        raise
+    finally:
+        stack.stop_all()

@@ -1,0 +1,46 @@
+"""The whole event path over HTTP: send, open, click, and exact totals from the read API."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.stack import Stack
+from tests.e2e.stack import wait_for
+
+pytestmark = pytest.mark.e2e
+
+EXPECTED = {"sent": 30, "opens": 16, "unique_opens": 12, "clicks": 5, "unique_clicks": 5,
+            "human_opens": 16, "scanner_opens": 0}
+
+
+def _scenario(stack: Stack) -> None:
+    key = stack.create_customer("Acme", "acme.test")
+    other = stack.create_customer("Other", "other.test")
+    ids = [stack.send(key, f"r{i}@example.org", tag="welcome" if i % 2 else "news") for i in range(30)]
+    stack.send(other, "someone@example.org")
+    for message_id in ids[:12] + ids[:4]:
+        stack.open(message_id)
+    for message_id in ids[:5]:
+        stack.click(message_id, f"https://acme.test/p/{message_id}")
+
+    def settled() -> dict[str, object] | None:
+        stats = stack.stats(key)
+        got = {name: stats[name] for name in EXPECTED}
+        return stats if got == EXPECTED else None
+
+    stats = wait_for(settled, f"totals {EXPECTED}", seconds=60)
+    assert (stats["open_rate"], stats["click_rate"]) == (40.0, 16.67)
+    other_stats = wait_for(lambda: (s := stack.stats(other))["sent"] == 1 and s, "other's send")
+    assert (other_stats["opens"], other_stats["clicks"]) == (0, 0)
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.clickhouse
+def test_real_services_with_separate_processes(real_stack: Stack) -> None:
+    _scenario(real_stack)
+
+
+@pytest.mark.chdb
+def test_embedded_default_in_one_process(embedded_stack: Stack) -> None:
+    _scenario(embedded_stack)
