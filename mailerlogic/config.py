@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailerlogic import faults
+
 VARIABLES = {
     "MAILERLOGIC_DATA_DIR": "where embedded data lives (default ./var)",
     "EVENT_STORE_URL": "postgresql://user:password@host:port/db (default: SQLite in the data dir)",
@@ -23,6 +25,7 @@ VARIABLES = {
     "MAILERLOGIC_KAFKA_PARTITIONS": "partitions when the relay creates the topic (default 4)",
     "MAILERLOGIC_API_WORKERS": "gunicorn worker processes of `mailerlogic api` (default 2)",
     "MAILERLOGIC_LOG_LEVEL": "DEBUG, INFO, WARNING... (default INFO)",
+    "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
 }
 
 
@@ -62,6 +65,7 @@ class Settings:
     kafka_partitions: int
     api_workers: int
     log_level: str
+    fault_injection: dict[str, int]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +88,7 @@ class Settings:
             kafka_partitions=int(env.get("MAILERLOGIC_KAFKA_PARTITIONS") or 4),
             api_workers=int(env.get("MAILERLOGIC_API_WORKERS") or 2),
             log_level=(env.get("MAILERLOGIC_LOG_LEVEL") or "INFO").upper(),
+            fault_injection=faults.parse(env.get("MAILERLOGIC_FAULT_INJECTION")),
         )
 
     @property

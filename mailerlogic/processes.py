@@ -8,6 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 from typing import Any
 
+from mailerlogic.faults import CrashAfter
 from mailerlogic.wiring import build_clickhouse
 from mailerlogic.wiring import build_dead_letters
 from mailerlogic.wiring import build_events
@@ -52,7 +53,9 @@ def run_relay(settings: Settings, stop: threading.Event, events: EmailEvents | N
         settings.kafka_bootstrap_servers or "", [settings.kafka_topic, settings.dead_letter_topic],
         settings.kafka_partitions))
     feed = NotificationFeed(events or build_events(settings))
-    publisher = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    publisher: Any = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
+    if "crash-after-publish" in settings.fault_injection:
+        publisher = CrashAfter(publisher, "publish", settings.fault_injection["crash-after-publish"])
     log.info("relay: publishing to %s from position %d", settings.kafka_topic,
              feed.position(relay.READER))
     relay.run(feed, publisher, stop)
@@ -76,7 +79,9 @@ def run_projector(settings: Settings, stop: threading.Event,
     from consumers import loop
     from consumers.clickhouse_sink import ClickHouseSink
 
-    sink = ClickHouseSink(clickhouse or build_clickhouse(settings))
+    sink: Any = ClickHouseSink(clickhouse or build_clickhouse(settings))
+    if "crash-after-write" in settings.fault_injection:
+        sink = CrashAfter(sink, "write", settings.fault_injection["crash-after-write"])
     source = build_source(settings, events or build_events(settings), PROJECTOR_GROUP)
     log.info("projector: consuming %s", "kafka" if settings.kafka_bootstrap_servers else "log")
     try:

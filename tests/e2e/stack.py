@@ -52,12 +52,18 @@ class Stack:
         self.logs = logs
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         """Start ``mailerlogic ARGS`` as process ``name`` (its output in a log file)."""
         out = (self.logs / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen([str(BIN / "mailerlogic"), *args], env=self.env,
+        self.procs[name] = subprocess.Popen([str(BIN / "mailerlogic"), *args],
+                                            env={**self.env, **(env or {})},
                                             stdout=out, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
+
+    def wait_exit(self, name: str, seconds: float = 60) -> int:
+        """Wait for a process to exit by itself; its return code."""
+        proc = self.procs.pop(name)
+        return proc.wait(timeout=seconds)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to a process and reap it."""

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
-from datetime import timezone
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +18,7 @@ from tests.helpers import envelope
 CUSTOMER = UUID("00000000-0000-0000-0000-0000000000c1")
 EMAIL = UUID("00000000-0000-0000-0000-0000000000e1")
 DOMAIN_ID = UUID("00000000-0000-0000-0000-0000000000d1")
-AT = datetime(2026, 3, 15, 10, 0, 7, 123_456, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 15, 10, 0, 7, 123_456, tzinfo=UTC)
 SECOND = AT.replace(microsecond=0)
 DIMENSIONS = {
     "recipient": "rcpt@example.org",
