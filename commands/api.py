@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from flask import Blueprint
@@ -12,6 +12,7 @@ from flask import g
 from flask import redirect
 from flask import request
 from marshmallow import ValidationError
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from commands import tokens
 from commands.handlers import handle
@@ -66,16 +67,16 @@ def send() -> tuple[dict[str, Any], int]:
         raise validation_error(exc) from None
     app = current_app.extensions["events"]
     message = handle(SendEmail.from_body(g.customer.id, data), app)
-    submitted = message.created_on.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    submitted = message.created_on.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"message_id": str(message.id), "to": message.to, "submitted_at": submitted,
             "status": "queued"}, 200
 
 
 def validation_error(exc: ValidationError) -> DomainError:
     """A 400 whose ``details`` carries marshmallow's per-field problems."""
-    error = DomainError("the request is invalid", code="validation_error", status=400)
-    error.details = exc.normalized_messages()  # type: ignore[attr-defined]
-    return error
+    details = exc.normalized_messages()  # type: ignore[no-untyped-call]
+    return DomainError("the request is invalid", code="validation_error", status=400,
+                       details=details)
 
 
 def _client() -> tuple[str, str]:
@@ -101,7 +102,7 @@ def open_pixel(token: str) -> Response:
 
 
 @tracking.get("/c/<token>")
-def click(token: str) -> Response:
+def click(token: str) -> WerkzeugResponse:
     """Record a click and redirect to the link that was sent."""
     found = tokens.verify(current_app.extensions["secret_key"], "c", token)
     if found is None or not found.data.startswith(("http://", "https://")):

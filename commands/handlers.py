@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import TYPE_CHECKING
 from typing import Any
 from uuid import uuid4
@@ -59,7 +59,7 @@ def send_email(cmd: SendEmail, app: EmailEvents) -> Message:
 def _seconds_since_sent(message: Message) -> int | None:
     if message.sent_at is None:
         return None
-    return max(0, int((datetime.now(timezone.utc) - message.sent_at).total_seconds()))
+    return max(0, int((datetime.now(UTC) - message.sent_at).total_seconds()))
 
 
 def _hit(message: Message, user_agent: str, ip: str) -> dict[str, Any]:

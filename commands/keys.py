@@ -7,7 +7,10 @@ import secrets
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from typing import Protocol
+
+    class Headers(Protocol):
+        def get(self, key: str) -> str | None: ...
 
 KEY_PREFIX = "ml_live_"
 
@@ -27,7 +30,7 @@ def mask(prefix: str, last4: str) -> str:
     return f"{prefix}...{last4}"
 
 
-def key_from_headers(headers: Mapping[str, str]) -> str | None:
+def key_from_headers(headers: Headers) -> str | None:
     """The key from ``X-API-Key`` or ``Authorization: Bearer``; None if absent."""
     key = headers.get("X-API-Key")
     if not key:

@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 class PageLike(Protocol):
     """What a feed read returns."""
 
-    envelopes: Sequence[Envelope]
-    last_position: int
+    @property
+    def envelopes(self) -> Sequence[Envelope]:
+        """The published envelopes of the page."""
+
+    @property
+    def last_position(self) -> int:
+        """The last notification id read."""
 
 
 class Feed(Protocol):

@@ -63,7 +63,7 @@ class EmailEvents(Application[UUID]):
     @property
     def recorder_(self) -> ApplicationRecorder:
         """The application recorder (the notification log's storage)."""
-        return self.recorder  # type: ignore[return-value]
+        return self.recorder
 
     def tracking_recorder(self) -> TrackingRecorder:
         """A tracking recorder in the same database, for relay and consumer positions."""
@@ -72,7 +72,7 @@ class EmailEvents(Application[UUID]):
     def get(self, aggregate_id: UUID, kind: type[T], what: str) -> T:
         """Get an aggregate of ``kind`` or raise :class:`NotFound`."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"{what} not found") from None
         if not isinstance(aggregate, kind):

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 from uuid import NAMESPACE_URL
 from uuid import UUID
@@ -53,15 +53,15 @@ def event_id_for(originator_id: UUID | str, version: int) -> UUID:
 
 def format_ts(value: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a ``Z``."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_ts(text: str) -> datetime:
     """Parse the timestamps written by :func:`format_ts` (or any ISO 8601 with zone)."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def error_body(code: str, message: str, status: int, details: Any = None) -> tup
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError) -> tuple[dict[str, Any], int]:
-        return error_body(exc.code, exc.message, exc.status, getattr(exc, "details", None))
+        return error_body(exc.code, exc.message, exc.status, exc.details)
 
     @app.errorhandler(BadParam)
     def bad_param(exc: BadParam) -> tuple[dict[str, Any], int]:

@@ -133,7 +133,11 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
                          threaded=True)
     for worker in workers:
         worker.start()
-    threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True).start()
+    def shutdown_on_stop() -> None:
+        stop.wait()
+        server.shutdown()
+
+    threading.Thread(target=shutdown_on_stop, daemon=True).start()
     if ready:
         ready()
     server.serve_forever()

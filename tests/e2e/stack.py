@@ -87,7 +87,8 @@ class Stack:
         """The last lines of every process log, for failure messages."""
         parts = []
         for path in sorted(self.logs.glob("*.log")):
-            parts.append(f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-30:]))
+            lines = path.read_text(errors="replace").splitlines()[-30:]
+            parts.append(f"--- {path.name}\n" + "\n".join(lines))
         return "\n".join(parts)
 
     def wait_healthy(self) -> None:

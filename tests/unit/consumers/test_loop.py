@@ -23,8 +23,11 @@ class StopAfter(threading.Event):
         return self.left < 0
 
 
+SMALL = loop.Limits(max_records=2, max_wait_s=0.0)
+
+
 def _run(broker: InMemoryBroker, sink: RecordingSink, dead: ListDeadLetters,
-         limits: loop.Limits = loop.Limits(max_records=2, max_wait_s=0.0), checks: int = 5) -> None:
+         limits: loop.Limits = SMALL, checks: int = 5) -> None:
     loop.run(broker, sink, dead, limits, StopAfter(checks))
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import pytest
 
 from event_store.envelope import Envelope

@@ -1,0 +1,238 @@
+"""The two ClickHouse backends behind ``projections.ClickHouse``, chosen by ``CLICKHOUSE_URL``.
+
+* ``clickhouse://user:password@host:port/db`` -> :class:`DriverClient` (native protocol).
+* unset -> :class:`ChdbClient`: the embedded engine in ``<data dir>/clickhouse``, database
+  ``mailerlogic``. chdb opens one data path per process: the process keeps one client per
+  database of that path, and asking for a second path is refused with a clear error.
+
+Both send the SQL text of ``projections.render`` and return the same Python types.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import threading
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from typing import cast
+from urllib.parse import unquote
+from urllib.parse import urlsplit
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import orjson
+from chdb import session as chdb_session
+from clickhouse_driver import Client
+
+from projections import ClickHouse
+from projections import render
+from projections.schema import quote
+
+CHDB_DATABASE = "mailerlogic"
+# Session-wide output settings that make chdb's JSON unambiguous: DateTime as Unix seconds,
+# nan/inf as strings, invalid UTF-8 replaced (the driver never sees such bytes either).
+_CHDB_SETTINGS = (
+    "SET date_time_output_format = 'unix_timestamp'",
+    "SET output_format_json_quote_denormals = 1",
+    "SET output_format_json_validate_utf8 = 1",
+)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_WRAPPERS = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
+Convert = Callable[[Any], Any]
+
+
+def connect(url: str | None, data_dir: Path) -> ClickHouse:
+    """A server client for a ``clickhouse://`` URL, else chdb in ``data_dir / "clickhouse"``."""
+    if url is None:
+        return ChdbClient.open(data_dir / "clickhouse", CHDB_DATABASE)
+    parts = urlsplit(url)
+    if parts.scheme != "clickhouse":
+        raise ValueError(f"CLICKHOUSE_URL must be clickhouse://..., got {parts.scheme!r}")
+    return DriverClient(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 9000,
+        user=unquote(parts.username or "default"),
+        password=unquote(parts.password or ""),
+        database=parts.path.strip("/") or "default",
+    )
+
+
+def insert_sql(table: str, columns: Sequence[str]) -> str:
+    """``INSERT INTO table (columns)`` after checking every name is a plain identifier."""
+    for name in (table, *columns):
+        if not _NAME.match(name):
+            raise ValueError(f"not a plain ClickHouse name: {name!r}")
+    return f"INSERT INTO {table} ({', '.join(columns)})"
+
+
+class DriverClient:
+    """A ClickHouse server over the native protocol (clickhouse-driver); thread-safe."""
+
+    def __init__(self, host: str, port: int, user: str, password: str, database: str) -> None:
+        options: dict[str, Any] = {"host": host, "port": port, "user": user,
+                                   "password": password, "settings": {"use_numpy": False}}
+        admin = Client(database="default", **options)
+        try:
+            admin.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
+        finally:
+            admin.disconnect()
+        self.database = database
+        self._client = Client(database=database, **options)
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; DateTime values come back aware, in UTC."""
+        with self._lock:
+            rows, columns = self._client.execute(render(sql, params), with_column_types=True)
+            server_zone = self._client.connection.server_info.timezone
+        dated = [i for i, (_, kind) in enumerate(columns) if _unwrap(kind).startswith("DateTime")]
+        if not dated:
+            return [tuple(row) for row in rows]
+        zone = ZoneInfo(server_zone)
+        return [_with_utc(row, dated, zone) for row in rows]
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """One columnar ``INSERT ... VALUES`` (rows transposed to columns)."""
+        if not rows:
+            return
+        data = [list(column) for column in zip(*rows, strict=True)]
+        with self._lock:
+            self._client.execute(f"{insert_sql(table, columns)} VALUES", data, columnar=True)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._client.disconnect()
+
+
+def _with_utc(row: Sequence[Any], dated: list[int], zone: ZoneInfo) -> tuple[Any, ...]:
+    values = list(row)
+    for i in dated:
+        value = values[i]
+        if isinstance(value, datetime):
+            # Columns without a zone come back naive, in the server's zone.
+            aware = value if value.tzinfo else value.replace(tzinfo=zone)
+            values[i] = aware.astimezone(UTC)
+    return tuple(values)
+
+
+class ChdbClient:
+    """The embedded engine (chdb) on one data path; one instance per (path, database)."""
+
+    _lock = threading.Lock()
+    _path: Path | None = None
+    _clients: dict[str, ChdbClient] = {}
+
+    @classmethod
+    def open(cls, path: Path, database: str = CHDB_DATABASE) -> ChdbClient:
+        """The process's client for ``database`` in ``path`` (created on first use)."""
+        path = path.resolve()
+        with cls._lock:
+            if cls._path is not None and cls._path != path and cls._clients:
+                raise RuntimeError(f"chdb already uses {cls._path} in this process; one data "
+                                   f"path per process (asked for {path})")
+            client = cls._clients.get(database)
+            if client is None:
+                path.mkdir(parents=True, exist_ok=True)
+                client = cls._clients[database] = cls(path, database)
+                cls._path = path
+            return client
+
+    def __init__(self, path: Path, database: str) -> None:
+        self.path, self.database = path, database
+        # chdb ships no annotations: keep its session as Any behind this typed class.
+        self._session: Any = cast(Any, chdb_session).Session(str(path))
+        self._query_lock = threading.Lock()
+        for setting in _CHDB_SETTINGS:
+            self._session.query(setting)
+        self._session.query(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
+        self._session.query(f"USE {quote(database)}")
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; rows are decoded per column type."""
+        text = render(sql, params)
+        with self._query_lock:
+            raw = self._session.query(text, "JSONCompactEachRowWithNamesAndTypes").bytes()
+        lines = raw.splitlines()
+        if len(lines) < 2:
+            return []
+        converts = [converter(kind) for kind in orjson.loads(lines[1])]
+        return [_typed(orjson.loads(line), converts) for line in lines[2:]]
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """One streamed ``INSERT ... FORMAT JSONCompactColumns`` (the fastest format measured)."""
+        if not rows:
+            return
+        body = orjson.dumps([list(column) for column in zip(*rows, strict=True)],
+                            default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        # A streaming insert skips parsing the data as SQL text: 2-3x faster than inline data.
+        with self._query_lock, self._session.send_insert(
+            insert_sql(table, columns), "JSONCompactColumns"
+        ) as inserter:
+            inserter.append(body)
+            inserter.finish()
+
+    def close(self) -> None:
+        """Close this session and forget it (a later ``open`` starts a new one)."""
+        with ChdbClient._lock:
+            if ChdbClient._clients.get(self.database) is self:
+                del ChdbClient._clients[self.database]
+        with self._query_lock:
+            self._session.close()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+        return int(value.timestamp())
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot insert {type(value).__name__}")
+
+
+def _typed(values: list[Any], converts: list[Convert]) -> tuple[Any, ...]:
+    return tuple(convert(value) for convert, value in zip(converts, values, strict=True))
+
+
+def _unwrap(kind: str) -> str:
+    match = _WRAPPERS.match(kind)
+    return _unwrap(match.group(1)) if match else kind
+
+
+def converter(kind: str) -> Convert:
+    """A function turning chdb's JSON value of ClickHouse type ``kind`` into the driver's type."""
+    base = _unwrap(kind)
+    if base.startswith("Array("):
+        item = converter(base[6:-1])
+        return lambda value: None if value is None else [item(v) for v in value]
+    convert = _scalar(base)
+    return lambda value: None if value is None else convert(value)
+
+
+def _scalar(base: str) -> Convert:
+    if base.startswith(("Int", "UInt")):
+        return int
+    if base == "Float32":  # the driver returns the float32 value widened, not the shortest repr
+        return lambda value: struct.unpack("f", struct.pack("f", float(value)))[0]
+    if base.startswith("Float"):
+        return float
+    if base.startswith("Decimal"):
+        return lambda value: Decimal(str(value))
+    if base == "UUID":
+        return UUID
+    if base.startswith("DateTime"):
+        return lambda value: datetime.fromtimestamp(float(value), UTC)
+    if base.startswith("Date"):
+        return date.fromisoformat
+    if base.startswith("FixedString"):
+        return lambda value: str(value).rstrip("\0")
+    return lambda value: value
