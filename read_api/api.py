@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from flask import Blueprint
@@ -21,7 +21,7 @@ ops = Blueprint("ops", __name__)
 @bp.get("/stats/outbound")
 def outbound() -> dict[str, Any]:
     """Totals for the customer's outbound mail in a window."""
-    query = stats_query(request.args, datetime.now(timezone.utc))
+    query = stats_query(request.args, datetime.now(UTC))
     return views.outbound_totals(
         current_app.extensions["clickhouse"](), customer_id=g.customer.id, start=query.start,
         end=query.end, domain_id=query.domain_id, tag=query.tag, filter=query.filter,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from typing import Any
 from uuid import UUID
 from uuid import uuid4
@@ -11,7 +11,7 @@ from uuid import uuid4
 from event_store.envelope import Envelope
 from event_store.envelope import event_id_for
 
-T0 = datetime(2026, 3, 15, 14, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 15, 14, 30, tzinfo=UTC)
 
 
 def envelope(event_type: str, position: int, *, customer_id: UUID | None = None,
