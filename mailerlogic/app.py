@@ -42,7 +42,8 @@ def create_app(
 ) -> Flask:
     """Build the API: every customer endpoint under ``/api`` and ``/api/v1``."""
     app = Flask("mailerlogic")
-    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
+    app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     if test_config:
         app.config.from_mapping(test_config)
     app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,

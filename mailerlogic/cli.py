@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -108,16 +107,21 @@ def init_clickhouse() -> None:
 def _print_quickstart(settings: Settings) -> None:
     base = f"http://127.0.0.1:{settings.port}"
     click.echo(f"""
-MailerLogic is serving on {base} (data in {settings.data_dir})
+MailerLogic is serving on {base} (embedded: data in {settings.data_dir})
+Try it from another terminal in this folder:
 
-1. Create a customer (in another terminal):
-   .venv/bin/mailerlogic customers create --name "Acme" --email ops@acme.test --domain acme.test --json
-2. Send a first email with the printed key:
+1. Create a customer; the API key is printed once:
+   KEY=$(.venv/bin/mailerlogic customers create --name Acme --email ops@acme.test \\
+         --domain acme.test --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
+2. Send a first email:
    curl -s {base}/api/send -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \\
      -d '{{"to": "ada@example.org", "subject": "Hello", "text": "Hi Ada", "from": "hi@acme.test"}}'
-3. See it in the statistics:
+3. Open it as a mail client would (the delivered mail carries this pixel URL):
+   .venv/bin/mailerlogic tracking-links MESSAGE_ID      # prints the open and click URLs
+   curl -s -o /dev/null -A 'Mozilla/5.0 Thunderbird/128.0' 'OPEN_URL'
+4. See it in the statistics:
    curl -s {base}/api/stats/outbound -H "X-API-Key: $KEY"
-""", file=sys.stderr)
+""", err=True)
 
 
 @main.command("tracking-links")

@@ -120,19 +120,27 @@ def run_api(settings: Settings, workers: int | None = None) -> None:
 
 
 def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
-    """API, relay (with Kafka) and projector in one process: the embedded default."""
+    """API, relay (with Kafka) and projector in one process: the embedded default.
+
+    A background worker that fails stops the whole process with exit status 1, so a
+    supervisor restarts it (nothing is committed past the failure).
+    """
     from werkzeug.serving import make_server
 
     events = build_events(settings)
     clickhouse = clickhouse_factory(settings)
-    workers = [threading.Thread(target=run_projector, name="projector",
-                                args=(settings, stop, events, clickhouse()))]
+    failed: list[BaseException] = []
+    jobs: list[tuple[str, Callable[[], None]]] = [
+        ("projector", lambda: run_projector(settings, stop, events, clickhouse()))]
     if settings.kafka_bootstrap_servers:
-        workers.append(threading.Thread(target=run_relay, name="relay", args=(settings, stop, events)))
+        jobs.append(("relay", lambda: run_relay(settings, stop, events)))
+    workers = [threading.Thread(target=_supervised, args=(job, stop, failed), name=name)
+               for name, job in jobs]
     server = make_server("127.0.0.1", settings.port, make_app(settings, events, clickhouse),
                          threaded=True)
     for worker in workers:
         worker.start()
+
     def shutdown_on_stop() -> None:
         stop.wait()
         server.shutdown()
@@ -143,3 +151,14 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     server.serve_forever()
     for worker in workers:
         worker.join(timeout=30)
+    if failed:
+        raise SystemExit(1)
+
+
+def _supervised(job: Callable[[], None], stop: threading.Event, failed: list[BaseException]) -> None:
+    try:
+        job()
+    except BaseException as exc:
+        log.exception("%s failed: stopping the process", threading.current_thread().name)
+        failed.append(exc)
+        stop.set()
