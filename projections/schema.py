@@ -1,0 +1,107 @@
+"""The one DDL/migration module: creates and upgrades every table on ClickHouse 18.16 and chdb.
+
+``apply`` is idempotent: the ``ddl/*.sql`` files run in name order and only use
+``CREATE ... IF NOT EXISTS``; then each :data:`MIGRATIONS` entry adds its column unless
+``system.columns`` already lists it (``ADD COLUMN IF NOT EXISTS`` fails on 18.16).
+Names in the files are written ``{db}.table`` and qualified with the target database here, so
+the materialized views always read and write the tables of the same database.
+
+Upgrade rules: never edit a shipped ``CREATE``; append a :class:`AddColumn` instead (and a new
+file for a new table). A materialized view only sees rows inserted after it exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from projections import ClickHouse
+
+DDL_DIR = Path(__file__).with_name("ddl")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
+
+
+@dataclass(frozen=True)
+class AddColumn:
+    """A column added to an existing table: ``ALTER TABLE t ADD COLUMN c type``."""
+
+    table: str
+    column: str
+    type: str
+    default: str | None = None
+
+    def sql(self, database: str) -> str:
+        """The ALTER statement for ``database``."""
+        default = f" DEFAULT {self.default}" if self.default is not None else ""
+        return (
+            f"ALTER TABLE {quote(database)}.{quote(self.table)} "
+            f"ADD COLUMN {quote(self.column)} {self.type}{default}"
+        )
+
+
+# Append only; each entry runs once per database (skipped when the column already exists).
+MIGRATIONS: tuple[AddColumn, ...] = ()
+
+
+def apply(client: ClickHouse, database: str | None = None) -> None:
+    """Create or upgrade every table in ``database`` (default: the client's current one)."""
+    name = database or current_database(client)
+    for statement in statements(name):
+        client.execute(statement)
+    migrate(client, name, MIGRATIONS)
+
+
+def migrate(client: ClickHouse, database: str, migrations: Sequence[AddColumn]) -> None:
+    """Run the migrations whose column is not there yet."""
+    for migration in migrations:
+        if not has_column(client, database, migration.table, migration.column):
+            client.execute(migration.sql(database))
+
+
+def has_column(client: ClickHouse, database: str, table: str, column: str) -> bool:
+    """Whether ``database.table`` has ``column`` (per ``system.columns``)."""
+    found = client.execute(
+        "SELECT count() FROM system.columns"
+        " WHERE database = %(database)s AND table = %(table)s AND name = %(column)s",
+        {"database": database, "table": table, "column": column},
+    )
+    return bool(found[0][0])
+
+
+def current_database(client: ClickHouse) -> str:
+    """The client's current database."""
+    return str(client.execute("SELECT currentDatabase()")[0][0])
+
+
+def statements(database: str) -> list[str]:
+    """Every DDL statement, in order, qualified with ``database``."""
+    qualified = quote(database)
+    found: list[str] = []
+    for path in sorted(DDL_DIR.glob("*.sql")):
+        text = path.read_text(encoding="utf-8").replace("{db}", qualified)
+        found.extend(_split(text))
+    return found
+
+
+def quote(identifier: str) -> str:
+    """A plain identifier in backquotes; anything else is refused."""
+    if not _IDENTIFIER.match(identifier):
+        raise ValueError(f"not a plain ClickHouse identifier: {identifier!r}")
+    return f"`{identifier}`"
+
+
+def _split(text: str) -> list[str]:
+    # Our DDL has no ';' inside strings, so a ';' at the end of a line ends a statement.
+    chunks = (_strip_comments(chunk) for chunk in _STATEMENT_END.split(text))
+    return [chunk for chunk in chunks if chunk]
+
+
+def _strip_comments(chunk: str) -> str:
+    lines = (line for line in chunk.splitlines() if not line.lstrip().startswith("--"))
+    return "\n".join(lines).strip()

@@ -1,0 +1,108 @@
+"""Read views: query functions over ClickHouse, each with its SQL beside it."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import TYPE_CHECKING
+from typing import Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from uuid import UUID
+
+    from projections import ClickHouse
+
+# filter -> which scanner classes it shows: index of the all / human / scanner columns below.
+FILTERS = {"all": 0, "human_only": 1, "scanner_only": 2}
+
+# One row per event type: all / human / scanner counts and distinct messages. uniqExact states
+# merge across hours, domains and tags, so "unique" means distinct email_id in the window.
+TOTALS_SQL = """
+SELECT
+    event_type,
+    countMerge(events) AS total,
+    countMergeIf(events, scanner_class = 0) AS human,
+    countMergeIf(events, scanner_class = 2) AS scanner,
+    uniqExactMerge(emails) AS unique_all,
+    uniqExactMergeIf(emails, scanner_class = 0) AS unique_human,
+    uniqExactMergeIf(emails, scanner_class = 2) AS unique_scanner
+FROM stats_hourly
+WHERE customer_id = %(customer_id)s AND hour >= %(start)s AND hour < %(end)s{dimensions}
+GROUP BY event_type
+"""
+
+
+def outbound_totals(
+    client: ClickHouse,
+    *,
+    customer_id: UUID,
+    start: datetime,
+    end: datetime,
+    domain_id: UUID | None = None,
+    tag: str | None = None,
+    filter: str = "all",
+) -> dict[str, int | float]:
+    """Spec §7 totals; hour-granular: hour buckets from floor(start) to before ``end``.
+
+    ``sent`` counts messages accepted for delivery (``queued`` events), as the outbound
+    webhook ``email.sent`` means "accepted for delivery". ``opens``, ``unique_opens``,
+    ``clicks`` and ``unique_clicks`` (and so the open and click rates) follow ``filter``:
+    ``all``, ``human_only`` (class 0) or ``scanner_only`` (class 2); ``human_*`` and
+    ``scanner_*`` never do. Rates are percentages rounded to 2 decimals, 0.0 on a zero
+    denominator: delivery and bounce over ``sent``; open, click and complaint over
+    ``delivered`` (over ``sent`` while nothing is delivered).
+    """
+    if filter not in FILTERS:
+        raise ValueError(f"filter must be one of {', '.join(FILTERS)}, not {filter!r}")
+    floor = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    params: dict[str, Any] = {"customer_id": customer_id, "start": floor, "end": end}
+    dimensions = ""
+    if domain_id is not None:
+        dimensions += " AND domain_id = %(domain_id)s"
+        params["domain_id"] = domain_id
+    if tag is not None:
+        dimensions += " AND tag = %(tag)s"
+        params["tag"] = tag
+    rows = client.execute(TOTALS_SQL.format(dimensions=dimensions), params)
+    by_type = {row[0]: row[1:] for row in rows}
+    return _totals(by_type, filter)
+
+
+def _totals(by_type: dict[str, tuple[Any, ...]], filter: str) -> dict[str, int | float]:
+    def count(event_type: str, column: int = 0) -> int:
+        return int(by_type.get(event_type, (0,) * 6)[column])
+
+    shown = FILTERS[filter]  # column of the filter's class: 0 all, 1 human, 2 scanner
+    counts: dict[str, int | float] = {
+        "sent": count("queued"),
+        "delivered": count("delivered"),
+        "bounced": count("bounced"),
+        "failed": count("failed"),
+        "opens": count("opened", shown),
+        "unique_opens": count("opened", 3 + shown),
+        "clicks": count("clicked", shown),
+        "unique_clicks": count("clicked", 3 + shown),
+        "complaints": count("complained"),
+        "unsubscribes": count("unsubscribed"),
+        "human_opens": count("opened", 1),
+        "scanner_opens": count("opened", 2),
+        "human_clicks": count("clicked", 1),
+        "scanner_clicks": count("clicked", 2),
+    }
+    return {**counts, **_rates(counts)}
+
+
+def _rates(counts: dict[str, int | float]) -> dict[str, float]:
+    sent, delivered = counts["sent"], counts["delivered"]
+    engaged = delivered or sent
+    return {
+        "delivery_rate": _percent(delivered, sent),
+        "open_rate": _percent(counts["unique_opens"], engaged),
+        "click_rate": _percent(counts["unique_clicks"], engaged),
+        "bounce_rate": _percent(counts["bounced"], sent),
+        "complaint_rate": _percent(counts["complaints"], engaged),
+    }
+
+
+def _percent(part: int | float, whole: int | float) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
