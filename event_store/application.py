@@ -51,10 +51,34 @@ def persistence_env(event_store_url: str | None, sqlite_path: str) -> dict[str, 
     }
 
 
+SCHEMA_LOCK = 0x4D4C5343  # PostgreSQL advisory lock id taken while tables are created
+
+
+def open_application(event_store_url: str | None, sqlite_path: str) -> EmailEvents:
+    """The application on its database, creating tables once even when processes race.
+
+    Several processes (API workers, relay, consumers) may start at once on a fresh
+    PostgreSQL database; concurrent ``CREATE TABLE IF NOT EXISTS`` can then fail, so
+    table creation is serialised with an advisory lock. SQLite serialises it itself.
+    """
+    env = persistence_env(event_store_url, sqlite_path)
+    if not event_store_url:
+        return EmailEvents(env=env)
+    import psycopg
+
+    with psycopg.connect(event_store_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        return EmailEvents(env=env)  # the lock ends with the connection
+
+
 class EmailEvents(Application[UUID]):
     """All MailerLogic aggregates in one application, so one notification log orders them."""
 
     name = "mailerlogic"
+
+    def __init__(self, env: Mapping[str, Any] | None = None) -> None:
+        super().__init__(env)
+        self._tracking = self.factory.tracking_recorder()  # created here, under the lock
 
     def construct_env(self, name: str, env: Mapping[str, Any] | None = None) -> Environment:
         """Use only the mapping we are given: the composition root owns configuration."""
@@ -66,8 +90,8 @@ class EmailEvents(Application[UUID]):
         return self.recorder
 
     def tracking_recorder(self) -> TrackingRecorder:
-        """A tracking recorder in the same database, for relay and consumer positions."""
-        return self.factory.tracking_recorder()
+        """The tracking recorder in the same database, for relay and consumer positions."""
+        return self._tracking
 
     def get(self, aggregate_id: UUID, kind: type[T], what: str) -> T:
         """Get an aggregate of ``kind`` or raise :class:`NotFound`."""

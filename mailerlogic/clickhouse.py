@@ -82,6 +82,9 @@ class DriverClient:
         admin = Client(database="default", **options)
         try:
             admin.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
+        except Exception as exc:  # a concurrent creator won the race: fine
+            if "already exists" not in str(exc):
+                raise
         finally:
             admin.disconnect()
         self.database = database

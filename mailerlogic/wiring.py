@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 from consumers.dead_letters import FileDeadLetters
 from consumers.log_source import LogSource
-from event_store.application import EmailEvents
-from event_store.application import persistence_env
+from event_store.application import open_application
 from event_store.feed import NotificationFeed
 from projections import schema
 
 if TYPE_CHECKING:
     from consumers.records import DeadLetters
     from consumers.records import Source
+    from event_store.application import EmailEvents
     from mailerlogic.config import Settings
     from projections import ClickHouse
 
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 def build_events(settings: Settings) -> EmailEvents:
     """The event-store application (SQLite in the data dir, or PostgreSQL)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sqlite_path = str(settings.data_dir / "events.sqlite")
-    return EmailEvents(env=persistence_env(settings.event_store_url, sqlite_path))
+    return open_application(settings.event_store_url, str(settings.data_dir / "events.sqlite"))
 
 
 def build_clickhouse(settings: Settings) -> ClickHouse:

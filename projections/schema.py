@@ -53,8 +53,18 @@ def apply(client: ClickHouse, database: str | None = None) -> None:
     """Create or upgrade every table in ``database`` (default: the client's current one)."""
     name = database or current_database(client)
     for statement in statements(name):
-        client.execute(statement)
+        _create(client, statement)
     migrate(client, name, MIGRATIONS)
+
+
+def _create(client: ClickHouse, statement: str) -> None:
+    # Processes starting together race on CREATE ... IF NOT EXISTS; 18.16 may then answer
+    # "already exists" to the loser, which is the state we want.
+    try:
+        client.execute(statement)
+    except Exception as exc:
+        if "already exists" not in str(exc):
+            raise
 
 
 def migrate(client: ClickHouse, database: str, migrations: Sequence[AddColumn]) -> None:

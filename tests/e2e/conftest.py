@@ -34,11 +34,9 @@ def real_stack(real_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
     try:
         stack.wait_healthy()
         yield stack
-    except BaseException:
-        print(stack.log_tail())
-        raise
     finally:
         stack.stop_all()
+        print(stack.log_tail())  # shown by pytest only when the test failed
 
 
 @pytest.fixture
@@ -51,8 +49,6 @@ def embedded_stack(tmp_path: Path) -> Iterator[Stack]:
     try:
         stack.wait_healthy()
         yield stack
-    except BaseException:
-        print(stack.log_tail())
-        raise
     finally:
         stack.stop_all()
+        print(stack.log_tail())  # shown by pytest only when the test failed
