@@ -24,19 +24,22 @@ def real_env(tmp_path: Path, postgres_url: str, clickhouse_url: str) -> dict[str
     }
 
 
-@pytest.fixture
-def real_stack(real_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
-    """API (gunicorn, 2 workers), relay and projector as three separate processes."""
-    stack = Stack(real_env, tmp_path)
-    stack.start("api", "api", "--workers", "2")
-    stack.start("relay", "relay")
-    stack.start("projector", "consume", "projector")
+def _running(stack: Stack, processes: dict[str, tuple[str, ...]]) -> Iterator[Stack]:
+    for name, args in processes.items():
+        stack.start(name, *args)
     try:
         stack.wait_healthy()
         yield stack
     finally:
         stack.stop_all()
         print(stack.log_tail())  # shown by pytest only when the test failed
+
+
+@pytest.fixture
+def real_stack(real_env: dict[str, str], tmp_path: Path) -> Iterator[Stack]:
+    """API (gunicorn, 2 workers), relay and projector as three separate processes."""
+    yield from _running(Stack(real_env, tmp_path), {
+        "api": ("api", "--workers", "2"), "relay": ("relay",), "projector": ("consume", "projector")})
 
 
 @pytest.fixture
@@ -45,10 +48,4 @@ def embedded_stack(tmp_path: Path) -> Iterator[Stack]:
     stack = Stack({"MAILERLOGIC_DATA_DIR": str(tmp_path / "data")}, tmp_path)
     stack.env = {k: v for k, v in stack.env.items()
                  if k not in ("EVENT_STORE_URL", "CLICKHOUSE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
-    stack.start("all", "run-all")
-    try:
-        stack.wait_healthy()
-        yield stack
-    finally:
-        stack.stop_all()
-        print(stack.log_tail())  # shown by pytest only when the test failed
+    yield from _running(stack, {"all": ("run-all",)})
