@@ -97,3 +97,17 @@ def test_kafka_outage_accepts_sends_and_catches_up(real_stack: Stack) -> None:
     want = {"sent": 35, "opens": 10}
     wait_for(lambda: {k: real_stack.stats(key)[k] for k in want} == want, f"totals {want}",
              seconds=120, every=1)
+
+
+@pytest.mark.parametrize("victim", ["projector", "relay"])
+def test_sigterm_stops_cleanly_and_a_restart_resumes(real_stack: Stack, victim: str) -> None:
+    key = real_stack.create_customer("Polite", "polite.test")
+    for i in range(20):
+        real_stack.send(key, f"t{i}@example.org")
+    real_stack.procs[victim].send_signal(signal.SIGTERM)
+    assert real_stack.wait_exit(victim, seconds=20) == 0
+    for i in range(20, 30):
+        real_stack.send(key, f"t{i}@example.org")
+    real_stack.start(victim, *ARGS[victim])
+    want = {"sent": 30}
+    wait_for(lambda: {k: real_stack.stats(key)[k] for k in want} == want, f"totals {want}", seconds=60)
