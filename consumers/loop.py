@@ -19,6 +19,8 @@ from dataclasses import field
 from time import monotonic
 from typing import TYPE_CHECKING
 
+import orjson
+
 from event_store.envelope import EVENT_TYPES
 from event_store.envelope import Envelope
 from event_store.envelope import EnvelopeError
@@ -60,7 +62,11 @@ class Batch:
 
 def decode(record: Record) -> Envelope:
     """Decode a record; raises :class:`EnvelopeError` for undecodable or unknown ones."""
-    envelope = Envelope.from_json(record.value)
+    try:
+        data = orjson.loads(record.value)
+    except orjson.JSONDecodeError as exc:
+        raise EnvelopeError(f"not JSON: {exc}") from None
+    envelope = Envelope.from_dict(data)
     if envelope.event_type not in EVENT_TYPES:
         raise EnvelopeError(f"unknown event_type {envelope.event_type!r}")
     return envelope

@@ -18,12 +18,13 @@ UUID, a non-numeric ``smtp_code``) raises ``ValueError``, so the consumer can de
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from event_store.envelope import EVENT_TYPES
 from event_store.envelope import Envelope
@@ -88,7 +89,7 @@ def row(envelope: Envelope) -> Row:
         _int(data, "smtp_code", "code"),
         _text(data, "bounce_type", "type") or DEFAULT_BOUNCE_TYPES.get(envelope.event_type, ""),
         _text(data, "reason", "diagnostic"),
-        json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str),
+        orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str).decode(),
     )
 
 
@@ -99,9 +100,10 @@ def _scanner_score(event_type: str, user_agent: str, ip: str, seconds: Any) -> i
     return scanner.score(user_agent, ip, None if seconds is None else int(seconds), kind)
 
 
-def _second(value: datetime) -> datetime:
-    # ClickHouse DateTime holds whole seconds: truncate here so both backends store the same.
-    return value.replace(microsecond=0)
+def _second(value: datetime) -> int:
+    # ClickHouse DateTime holds whole seconds: Unix seconds are exact on both backends, and
+    # the driver writes ints without converting each datetime.
+    return int(value.timestamp())
 
 
 def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:

@@ -61,7 +61,7 @@ def test_undecodable_and_unknown_records_go_to_dead_letters_before_the_commit() 
     broker.produce(1, envelope("clicked", 6).to_json())
     _run(broker, sink, dead, loop.Limits(max_records=10, max_wait_s=0.0))
     assert [(r.partition, r.offset, reason[:24]) for r, reason in dead.flushed] == [
-        (0, 0, "not JSON: Expecting valu"),
+        (0, 0, "not JSON: invalid litera"),
         (1, 0, "unknown event_type 'tele"),
     ]
     assert [e.position for b in sink.batches for e in b] == [6]

@@ -19,7 +19,7 @@ CUSTOMER = UUID("00000000-0000-0000-0000-0000000000c1")
 EMAIL = UUID("00000000-0000-0000-0000-0000000000e1")
 DOMAIN_ID = UUID("00000000-0000-0000-0000-0000000000d1")
 AT = datetime(2026, 3, 15, 10, 0, 7, 123_456, tzinfo=UTC)
-SECOND = AT.replace(microsecond=0)
+SECOND = int(AT.timestamp())  # DateTime columns get Unix seconds
 DIMENSIONS = {
     "recipient": "rcpt@example.org",
     "from_address": "news@mail.example.com",
