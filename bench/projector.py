@@ -49,7 +49,7 @@ def projector(options: Options) -> list[Result]:
     path = dataset.ensure(count, options.seed)
     run = fresh_hex()
     topic, group = f"bench-events-{run}", f"bench-projector-{run}"
-    native_db, ours_db = f"bench_{run}_pipe", f"bench_{run}"
+    native_db, ours_db, pair_db = f"bench_{run}_pipe", f"bench_{run}", f"bench_{run}_x2"
     run_dir = DATA_DIR / "runs" / run
     run_dir.mkdir(parents=True, exist_ok=True)
     timeout_s = 120 + count / 2_000
@@ -62,13 +62,18 @@ def projector(options: Options) -> list[Result]:
         native_s = native_pipe(services, topic, native_db, count, ch, run_dir, timeout_s)
         warehouse.wait_quiet(ch)
         ours_s = ours(services, topic, group, ours_db, count, ch, run_dir, timeout_s)
+        warehouse.wait_quiet(ch)
+        pair_s = ours(services, topic, f"{group}-x2", pair_db, count, ch, run_dir, timeout_s,
+                      processes=2)
     finally:
         if not options.keep:
-            warehouse.drop(ch, [native_db, ours_db])
-            topics.delete(services.bootstrap, [topic, f"{topic}.dlq"], [group])
+            warehouse.drop(ch, [native_db, ours_db, pair_db])
+            topics.delete(services.bootstrap, [topic, f"{topic}.dlq"], [group, f"{group}-x2"])
             shutil.rmtree(run_dir, ignore_errors=True)
         ch.disconnect()
-    return [Result("projector", "events/s", count / ours_s, count / native_s, BASELINE, TARGET)]
+    native = count / native_s
+    return [Result("projector", "events/s", count / ours_s, native, BASELINE, TARGET),
+            Result("projector_2_processes", "events/s", count / pair_s, native, BASELINE, TARGET)]
 
 
 def native_pipe(services: Services, topic: str, database: str, count: int, ch: Client,
@@ -112,8 +117,8 @@ def _wait(process: subprocess.Popen[bytes], start: float, timeout_s: float, what
 
 
 def ours(services: Services, topic: str, group: str, database: str, count: int, ch: Client,
-         run_dir: Path, timeout_s: float) -> float:
-    """Seconds from starting ``mailerlogic consume projector`` until ``events`` holds every event."""
+         run_dir: Path, timeout_s: float, processes: int = 1) -> float:
+    """Seconds from starting ``processes`` projectors (one consumer group) until ``events`` is full."""
     url = services.clickhouse_url(database)
     client = connect(url, run_dir)
     try:
@@ -126,23 +131,25 @@ def ours(services: Services, topic: str, group: str, database: str, count: int, 
     log_path = run_dir / "projector.log"
     with log_path.open("wb") as log:
         start = time.monotonic()
-        process = subprocess.Popen([sys.executable, "-m", "bench.worker", group], env=env,
-                                   cwd=REPO_DIR, stdout=log, stderr=subprocess.STDOUT)
+        workers = [subprocess.Popen([sys.executable, "-m", "bench.worker", group], env=env,
+                                    cwd=REPO_DIR, stdout=log, stderr=subprocess.STDOUT)
+                   for _ in range(processes)]
         try:
-            first_row_s = _until_stored(process, ch, database, count, start, timeout_s, log_path)
+            first_row_s = _until_stored(workers, ch, database, count, start, timeout_s, log_path)
             elapsed = time.monotonic() - start
         finally:
-            _stop(process, log)
+            for process in workers:
+                _stop(process, log)
     stored = warehouse.count(ch, database, "events")
     if stored != count:
         raise RuntimeError(f"projector stored {stored} rows, expected {count}")
     steady = count / (elapsed - first_row_s) if elapsed > first_row_s else 0.0
-    print(f"  projector: {elapsed:.1f}s (first row after {first_row_s:.1f}s; "
+    print(f"  projector x{processes}: {elapsed:.1f}s (first row after {first_row_s:.1f}s; "
           f"{steady:,.0f} events/s after it)", file=sys.stderr)
     return elapsed
 
 
-def _until_stored(process: subprocess.Popen[bytes], ch: Client, database: str, count: int,
+def _until_stored(workers: list[subprocess.Popen[bytes]], ch: Client, database: str, count: int,
                   start: float, timeout_s: float, log_path: Path) -> float:
     """Poll the count every 0.2 s; return the seconds until the first row was visible."""
     first_row_s = 0.0
@@ -154,8 +161,9 @@ def _until_stored(process: subprocess.Popen[bytes], ch: Client, database: str, c
             bar.update(stored - bar.n)
             if stored >= count:
                 break
-            if process.poll() is not None:
-                raise RuntimeError(f"projector exited {process.returncode}: {_tail(log_path)}")
+            for process in workers:
+                if process.poll() is not None:
+                    raise RuntimeError(f"projector exited {process.returncode}: {_tail(log_path)}")
             if time.monotonic() - start > timeout_s:
                 raise TimeoutError(f"projector: {stored}/{count} after {timeout_s:.0f}s")
             time.sleep(0.2)
