@@ -11,11 +11,11 @@ from flask import current_app
 from flask import g
 from flask import redirect
 from flask import request
+from marshmallow import Schema
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from commands import tokens
-from commands.handlers import handle
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
 from commands.messages import SendEmail
@@ -58,6 +58,15 @@ def load_send(body: Any) -> dict[str, Any]:
     return data
 
 
+def load_json(schema: Schema) -> dict[str, Any]:
+    """The JSON body loaded by ``schema``: 415/400 for the body, 400 with details for fields."""
+    try:
+        data: dict[str, Any] = schema.load(json_body())
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    return data
+
+
 @bp.post("/send")
 def send() -> tuple[dict[str, Any], int]:
     """Queue one message."""
@@ -65,8 +74,7 @@ def send() -> tuple[dict[str, Any], int]:
         data = load_send(json_body())
     except ValidationError as exc:
         raise validation_error(exc) from None
-    app = current_app.extensions["events"]
-    message = handle(SendEmail.from_body(g.customer.id, data), app)
+    message = current_app.extensions["bus"].handle(SendEmail.from_body(g.customer.id, data))
     submitted = message.created_on.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"message_id": str(message.id), "to": message.to, "submitted_at": submitted,
             "status": "queued"}, 200
@@ -93,7 +101,7 @@ def open_pixel(token: str) -> Response:
     else:
         user_agent, ip = _client()
         try:
-            handle(RecordOpen(found.message_id, user_agent, ip), current_app.extensions["events"])
+            current_app.extensions["bus"].handle(RecordOpen(found.message_id, user_agent, ip))
         except NotFound:
             status = 404
     response = Response(PIXEL, status=status, mimetype="image/gif")
@@ -108,8 +116,7 @@ def click(token: str) -> WerkzeugResponse:
     if found is None or not found.data.startswith(("http://", "https://")):
         raise NotFound("unknown link")
     user_agent, ip = _client()
-    handle(RecordClick(found.message_id, found.data, user_agent, ip),
-           current_app.extensions["events"])
+    current_app.extensions["bus"].handle(RecordClick(found.message_id, found.data, user_agent, ip))
     response = redirect(found.data, code=302)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -66,4 +66,57 @@ class RecordClick:
     ip: str
 
 
-Command = CreateCustomer | SendEmail | RecordOpen | RecordClick
+@dataclass(frozen=True)
+class ChangeProfile:
+    """Change profile settings."""
+
+    customer_id: UUID
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RotateApiKey:
+    """Replace the API key; the old one dies at once."""
+
+    customer_id: UUID
+
+
+@dataclass(frozen=True)
+class RotateSmtpPassword:
+    """Replace the SMTP password; the old one dies at once."""
+
+    customer_id: UUID
+
+
+@dataclass(frozen=True)
+class AddDomain:
+    """Add a sending domain (``trusted``: the operator vouches for it)."""
+
+    customer_id: UUID
+    domain: str
+    trusted: bool = False
+
+
+@dataclass(frozen=True)
+class VerifyDomain:
+    """Look a domain's DNS records up now and record the result."""
+
+    customer_id: UUID
+    domain_id: UUID
+
+
+@dataclass(frozen=True)
+class ChangeDomain:
+    """Change a domain's tracking settings."""
+
+    customer_id: UUID
+    domain_id: UUID
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RemoveDomain:
+    """Remove a sending domain."""
+
+    customer_id: UUID
+    domain_id: UUID

@@ -56,3 +56,41 @@ class SendSchema(Schema):
                 raise ValidationError(f"header {name!r} is not allowed", "headers")
         if len(str(data.get("metadata", {}))) > 10_000:
             raise ValidationError("metadata is larger than 10 kB", "metadata")
+
+
+class ProfileSchema(Schema):
+    """Body of ``PATCH /api/customer/profile``: only the fields given change."""
+
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(validate=[validate.Length(1, 200), _no_line_breaks])
+    webhook_url = fields.Url(schemes={"http", "https"}, require_tld=False, allow_none=True)
+    tracking_enabled = fields.Boolean()
+    open_tracking_enabled = fields.Boolean()
+    click_tracking_enabled = fields.Boolean()
+    enforce_sender_verification = fields.Boolean()
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("give at least one field to change", "_schema")
+
+
+class DomainSchema(Schema):
+    """Body of ``POST /api/customer/domains``."""
+
+    class Meta:
+        unknown = RAISE
+
+    domain = fields.String(required=True, validate=validate.Length(1, 253))
+
+
+class DomainChangeSchema(Schema):
+    """Body of ``PATCH /api/customer/domains/{id}``."""
+
+    class Meta:
+        unknown = RAISE
+
+    open_tracking_enabled = fields.Boolean(allow_none=True)
+    click_tracking_enabled = fields.Boolean(allow_none=True)

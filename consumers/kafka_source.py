@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from time import monotonic
+from time import sleep
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -28,17 +30,28 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "max_partition_fetch_bytes": 16 * 1024 * 1024,
     "session_timeout_ms": 10_000,
     "heartbeat_interval_ms": 3_000,
+    "metadata_max_age_ms": 30_000,
 }
 
 
 class KafkaSource:
     """A consumer-group member; offsets are committed only when the loop says so."""
 
-    def __init__(self, bootstrap: str, topic: str, group: str, **overrides: Any) -> None:
+    def __init__(self, bootstrap: str, topic: str, group: str, *, wait_s: float = 60.0,
+                 **overrides: Any) -> None:
         self.topic = topic
         self._consumer = KafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=group, **{**CONSUMER_DEFAULTS, **overrides}
+            bootstrap_servers=bootstrap, group_id=group, **{**CONSUMER_DEFAULTS, **overrides}
         )
+        # Join the group only once the topic's partitions are known: a member that joins
+        # before a just-created topic is in its metadata gets no partitions for minutes.
+        deadline = monotonic() + wait_s
+        while not self._consumer.partitions_for_topic(topic):
+            if monotonic() > deadline:
+                self._consumer.close()
+                raise RuntimeError(f"topic {topic} has no partitions after {wait_s:.0f}s")
+            sleep(0.2)
+        self._consumer.subscribe([topic])
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         """Fetch up to ``max_records`` records across the assigned partitions."""

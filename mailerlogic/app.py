@@ -13,11 +13,14 @@ from flask import g
 from flask import request
 from werkzeug.exceptions import HTTPException
 
+from commands import account_api
 from commands import api as write_api
 from commands.keys import hash_key
 from commands.keys import key_from_headers
 from event_store.errors import DomainError
 from event_store.errors import Unauthorized
+from mailerlogic.wiring import build_bus
+from mailerlogic.wiring import month_usage
 from read_api import api as read_api
 from read_api.params import BadParam
 
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from projections import ClickHouse
 
 log = logging.getLogger("mailerlogic.api")
-AUTHENTICATED = {"commands", "commands_v1", "read_api", "read_api_v1"}
+AUTHENTICATED = {"commands", "commands_v1", "account", "account_v1", "read_api", "read_api_v1"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
@@ -47,8 +50,9 @@ def create_app(
     if test_config:
         app.config.from_mapping(test_config)
     app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,
-                          settings=settings)
-    for blueprint in (write_api.bp, read_api.bp):
+                          settings=settings, bus=build_bus(settings, events, clickhouse),
+                          usage=lambda customer_id: month_usage(clickhouse(), customer_id))
+    for blueprint in (write_api.bp, account_api.bp, read_api.bp):
         app.register_blueprint(blueprint, url_prefix="/api")
         app.register_blueprint(blueprint, url_prefix="/api/v1", name=f"{blueprint.name}_v1")
     app.register_blueprint(write_api.tracking, url_prefix="/track")

@@ -37,19 +37,21 @@ def customers() -> None:
 def create_customer(name: str, email: str, tier: str, domains: tuple[str, ...],
                     as_json: bool) -> None:
     """Create a customer and print its API key (shown only this once)."""
-    from commands.handlers import create_customer as handler
     from commands.messages import CreateCustomer
     from event_store.errors import DomainError
+    from mailerlogic.wiring import build_bus
     from mailerlogic.wiring import build_events
 
+    settings = _settings()
     try:
-        customer, key = handler(CreateCustomer(name, email, tier, domains),
-                                build_events(_settings()))
+        customer, key = build_bus(settings, build_events(settings)).handle(
+            CreateCustomer(name, email, tier, domains))
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     out = {"customer": {"id": str(customer.id), "name": customer.name, "email": customer.email,
                         "tier": customer.tier, "status": customer.status,
-                        "domains": sorted(customer.domains)}, "api_key": key}
+                        "domains": sorted(d["domain"] for d in customer.domains.values())},
+           "api_key": key}
     if as_json:
         click.echo(json.dumps(out))
         return

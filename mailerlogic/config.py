@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mailerlogic import faults
 
@@ -25,6 +26,8 @@ VARIABLES = {
     "MAILERLOGIC_KAFKA_PARTITIONS": "partitions when the relay creates the topic (default 4)",
     "MAILERLOGIC_API_WORKERS": "gunicorn worker processes of `mailerlogic api` (default 2)",
     "MAILERLOGIC_LOG_LEVEL": "DEBUG, INFO, WARNING... (default INFO)",
+    "MAILERLOGIC_SPF_INCLUDE": "the SPF include customers publish (default spf.mailerlogic.invalid)",
+    "MAILERLOGIC_SMTP_HOST": "host name shown in SMTP credentials (default: the public URL's host)",
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
 }
 
@@ -66,6 +69,8 @@ class Settings:
     api_workers: int
     log_level: str
     fault_injection: dict[str, int]
+    spf_include: str
+    smtp_host: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,6 +78,7 @@ class Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("MAILERLOGIC_DATA_DIR") or "./var").resolve()
         port = int(env.get("PORT") or 8080)
+        public_url = (env.get("MAILERLOGIC_PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/")
         return cls(
             data_dir=data_dir,
             event_store_url=env.get("EVENT_STORE_URL") or None,
@@ -82,13 +88,15 @@ class Settings:
             dns_nameservers=env.get("DNS_NAMESERVERS") or None,
             secret_key=_secret(env, "MAILERLOGIC_SECRET_KEY", data_dir, "secret_key"),
             webhook_secret=_secret(env, "MAILERLOGIC_WEBHOOK_SECRET", data_dir, "webhook_secret"),
-            public_url=(env.get("MAILERLOGIC_PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+            public_url=public_url,
             port=port,
             kafka_topic=env.get("MAILERLOGIC_KAFKA_TOPIC") or "mailerlogic.events",
             kafka_partitions=int(env.get("MAILERLOGIC_KAFKA_PARTITIONS") or 4),
             api_workers=int(env.get("MAILERLOGIC_API_WORKERS") or 2),
             log_level=(env.get("MAILERLOGIC_LOG_LEVEL") or "INFO").upper(),
             fault_injection=faults.parse(env.get("MAILERLOGIC_FAULT_INJECTION")),
+            spf_include=env.get("MAILERLOGIC_SPF_INCLUDE") or "spf.mailerlogic.invalid",
+            smtp_host=env.get("MAILERLOGIC_SMTP_HOST") or urlsplit(public_url).hostname or "127.0.0.1",
         )
 
     @property

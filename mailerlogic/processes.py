@@ -55,13 +55,10 @@ def run_relay(settings: Settings, stop: threading.Event, events: EmailEvents | N
     from event_store import relay
     from event_store.feed import NotificationFeed
     from event_store.kafka_publisher import KafkaPublisher
-    from event_store.kafka_publisher import ensure_topics
 
     if not settings.kafka_bootstrap_servers:
         raise SystemExit("the relay needs KAFKA_BOOTSTRAP_SERVERS (embedded mode reads the log)")
-    _retry_until(stop, lambda: ensure_topics(
-        settings.kafka_bootstrap_servers or "", [settings.kafka_topic, settings.dead_letter_topic],
-        settings.kafka_partitions))
+    ensure_topics(settings, stop)
     feed = NotificationFeed(events or build_events(settings))
     publisher: Any = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
     if "crash-after-publish" in settings.fault_injection:
@@ -69,6 +66,19 @@ def run_relay(settings: Settings, stop: threading.Event, events: EmailEvents | N
     log.info("relay: publishing to %s from position %d", settings.kafka_topic,
              feed.position(relay.READER))
     relay.run(feed, publisher, stop)
+
+
+def ensure_topics(settings: Settings, stop: threading.Event) -> None:
+    """Create the event and dead-letter topics, waiting for the broker if it is not up yet.
+
+    Both the relay and the consumers do it: a consumer subscribing to a topic that does not
+    exist yet would sit without partitions until its next metadata refresh.
+    """
+    from event_store.kafka_publisher import ensure_topics as create
+
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    _retry_until(stop, lambda: create(bootstrap, [settings.kafka_topic, settings.dead_letter_topic],
+                                      settings.kafka_partitions))
 
 
 def _retry_until(stop: threading.Event, action: Callable[[], None]) -> None:
@@ -89,6 +99,8 @@ def run_projector(settings: Settings, stop: threading.Event,
     from consumers import loop
     from consumers.clickhouse_sink import ClickHouseSink
 
+    if settings.kafka_bootstrap_servers:
+        ensure_topics(settings, stop)
     sink: Any = ClickHouseSink(clickhouse or build_clickhouse(settings))
     if "crash-after-write" in settings.fault_injection:
         sink = CrashAfter(sink, "write", settings.fault_injection["crash-after-write"])

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from consumers.dead_letters import FileDeadLetters
@@ -14,6 +18,9 @@ from event_store.feed import NotificationFeed
 from projections import schema
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
+    from commands.bus import Bus
     from consumers.records import DeadLetters
     from consumers.records import Source
     from event_store.application import EmailEvents
@@ -25,6 +32,28 @@ def build_events(settings: Settings) -> EmailEvents:
     """The event-store application (SQLite in the data dir, or PostgreSQL)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return open_application(settings.event_store_url, str(settings.data_dir / "events.sqlite"))
+
+
+def build_bus(settings: Settings, events: EmailEvents,
+              clickhouse: Callable[[], ClickHouse] | None = None) -> Bus:
+    """The command bus with its adapters (DNS resolver built lazily, once)."""
+    from commands.bus import Bus
+    from commands.bus import Deps
+    from commands.domain_dns import make_resolver
+
+    resolver = functools.cache(lambda: make_resolver(settings.dns_nameservers))
+    return Bus(events, Deps(secret_key=settings.secret_key, spf_include=settings.spf_include,
+                            resolver=resolver))
+
+
+def month_usage(client: ClickHouse, customer_id: UUID) -> int:
+    """Messages accepted this calendar month (UTC), from the statistics."""
+    from read_api.views import outbound_totals
+
+    now = datetime.now(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return int(outbound_totals(client, customer_id=customer_id, start=start,
+                               end=now + timedelta(hours=1))["sent"])
 
 
 def build_clickhouse(settings: Settings) -> ClickHouse:

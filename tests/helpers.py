@@ -22,3 +22,19 @@ def envelope(event_type: str, position: int, *, customer_id: UUID | None = None,
         customer_id=customer_id or uuid4(), email_id=email_id or uuid4(), occurred_at=at,
         recorded_at=at, position=position, payload=payload,
     )
+
+
+def bus_for(app: Any, secret: bytes = b"test-secret", **deps: Any) -> Any:
+    """A command bus over ``app`` with test adapters."""
+    from commands.bus import Bus
+    from commands.bus import Deps
+
+    return Bus(app, Deps(secret_key=secret, **deps))
+
+
+def new_customer(bus: Any, *domains: str, tier: str = "starter") -> tuple[Any, str]:
+    """A customer (with operator-trusted domains) and its API key."""
+    from commands.messages import CreateCustomer
+
+    return bus.handle(CreateCustomer("Acme", f"ops@{domains[0] if domains else 'acme.test'}", tier,
+                                     tuple(domains)))

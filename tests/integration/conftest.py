@@ -29,10 +29,6 @@ BACKENDS = [
 ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the backend markers (``--strict-markers``)."""
-    config.addinivalue_line("markers", "chdb: runs on the embedded chdb engine")
-    config.addinivalue_line("markers", "clickhouse: needs the ClickHouse server (CLICKHOUSE_URL)")
 
 
 @pytest.fixture(scope="session")

@@ -121,7 +121,10 @@ def test_insert_round_trips_event_rows(clickhouse: ClickHouse) -> None:
     rows = events.rows(story(uuid4()))
     clickhouse.insert(events.TABLE, events.COLUMNS, rows)
     stored = clickhouse.execute(f"SELECT {', '.join(events.COLUMNS)} FROM events ORDER BY position")
-    assert stored == rows
+    times = {events.COLUMNS.index("occurred_at"), events.COLUMNS.index("recorded_at")}
+    assert stored == [  # DateTime columns are written as Unix seconds and read as aware datetimes
+        tuple(datetime.fromtimestamp(v, UTC) if i in times else v for i, v in enumerate(row))
+        for row in rows]
 
 
 def test_sink_writes_exact_totals(clickhouse: ClickHouse) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from commands.handlers import create_customer
-from commands.handlers import send_email
-from commands.messages import CreateCustomer
 from commands.messages import SendEmail
 from event_store.application import EmailEvents
 from event_store.application import persistence_env
 from event_store.feed import NotificationFeed
+from tests.helpers import bus_for
+from tests.helpers import new_customer
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -23,9 +23,13 @@ def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     return persistence_env(request.getfixturevalue("postgres_url"), "")
 
 
-def _customer(app: EmailEvents) -> object:
-    customer, _ = create_customer(CreateCustomer("Acme", "o@acme.test", "starter", ("acme.test",)), app)
+def _customer(app: EmailEvents) -> Any:
+    customer, _ = new_customer(bus_for(app), "acme.test")
     return customer
+
+
+def send_email(cmd: SendEmail, app: EmailEvents) -> Any:
+    return bus_for(app).handle(cmd)
 
 
 def test_feed_reads_envelopes_in_commit_order_and_positions_survive_a_restart(

@@ -8,13 +8,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from commands import tokens
-from commands.handlers import create_customer
-from commands.messages import CreateCustomer
 from event_store.aggregates import Click
 from event_store.aggregates import Open
 from event_store.application import EmailEvents
 from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from tests.helpers import bus_for
+from tests.helpers import new_customer
 
 SECRET = b"test-secret"
 
@@ -32,13 +32,14 @@ def app(events: EmailEvents, tmp_path: Path) -> Flask:
     def no_clickhouse() -> Any:
         raise AssertionError("the write side never touches ClickHouse")
 
-    return create_app(settings, events=events, clickhouse=no_clickhouse)
+    app = create_app(settings, events=events, clickhouse=no_clickhouse)
+    app.extensions["usage"] = lambda customer_id: 0
+    return app
 
 
 @pytest.fixture
 def key(events: EmailEvents) -> str:
-    _, api_key = create_customer(CreateCustomer("Acme", "ops@acme.test", "starter", ("acme.test",)),
-                                 events)
+    _, api_key = new_customer(bus_for(events, SECRET), "acme.test")
     return api_key
 
 

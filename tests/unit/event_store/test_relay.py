@@ -4,14 +4,13 @@ from collections.abc import Sequence
 
 import pytest
 
-from commands.handlers import create_customer
-from commands.handlers import send_email
-from commands.messages import CreateCustomer
 from commands.messages import SendEmail
 from event_store import relay
 from event_store.application import EmailEvents
 from event_store.envelope import Envelope
 from event_store.feed import NotificationFeed
+from tests.helpers import bus_for
+from tests.helpers import new_customer
 
 
 class Publisher:
@@ -34,8 +33,9 @@ def app() -> EmailEvents:
 
 
 def _send(app: EmailEvents, count: int) -> list[str]:
-    customer, _ = create_customer(CreateCustomer("Acme", "o@acme.test", "starter", ("acme.test",)), app)
-    return [str(send_email(SendEmail(customer.id, f"r{i}@x.test", "Hi", None, "t"), app).id)
+    bus = bus_for(app)
+    customer, _ = new_customer(bus, "acme.test")
+    return [str(bus.handle(SendEmail(customer.id, f"r{i}@x.test", "Hi", None, "t")).id)
             for i in range(count)]
 
 

@@ -1,0 +1,45 @@
+"""The message bus: dispatches commands to handlers with the application and its adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
+
+from event_store.errors import DomainError
+
+if TYPE_CHECKING:
+    import dns.resolver
+
+    from event_store.application import EmailEvents
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What handlers need besides the event store: secrets and adapters at the edges."""
+
+    secret_key: bytes
+    spf_include: str = "spf.mailerlogic.invalid"
+    resolver: Callable[[], dns.resolver.Resolver] | None = None
+    usage: Callable[[Any], int] | None = None  # customer id -> emails queued this month
+
+
+class Bus:
+    """Dispatch a command to its handler; command errors propagate to the caller."""
+
+    def __init__(self, app: EmailEvents, deps: Deps) -> None:
+        self.app, self.deps = app, deps
+
+    def handle(self, cmd: Any) -> Any:
+        """Run the handler of ``cmd`` and return its result."""
+        from commands.handlers import HANDLERS
+
+        handler: Callable[[Any, Bus], Any] | None = HANDLERS.get(type(cmd))
+        if handler is None:
+            raise DomainError(f"no handler for {type(cmd).__name__}", code="internal", status=500)
+        log.debug("handling %s", type(cmd).__name__)
+        return handler(cmd, self)

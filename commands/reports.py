@@ -1,0 +1,306 @@
+"""Inbound bounce and complaint reports (spec §14): signature check and parsing, pure.
+
+Authentication: the sender adds ``X-MailerLogic-Timestamp`` (Unix seconds) and
+``X-MailerLogic-Signature: v1=<hex>``, the hex HMAC-SHA256 with the shared secret over
+``f"{timestamp}."`` followed by the raw body. Several comma-separated ``v1=`` values are accepted
+(secret rotation). A timestamp more than ``tolerance_s`` in the past or future is refused
+(anti-replay); a replay inside the window is harmless because reports are idempotent.
+
+Formats, by Content-Type: ``application/json`` (one object or a list); ``multipart/report`` with a
+``message/delivery-status`` part (RFC 3464 DSN) or a ``message/feedback-report`` part (RFC 5965
+ARF); a bare ``message/delivery-status`` body; ``message/rfc822`` wrapping a whole report email.
+DSN recipients whose Action is not failed/delayed yield no report (an empty list is valid). A bounce
+is hard when Action is failed and the status (else the SMTP code) is 5.x.x; otherwise it is soft.
+
+Our message id comes from JSON ``message_id``, else the returned original's
+``X-MailerLogic-Message-Id``, its ``Message-ID: <uuid@domain>``, or the DSN ``Original-Envelope-Id``.
+``occurred_at`` is the report's own time (DSN Last-Attempt-Date, else Arrival-Date; ARF Arrival-Date),
+so a report posted bare or wrapped gets the same ``report_id``: the SHA-256 of the canonical fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from email import policy
+from email.message import Message
+from email.parser import BytesParser
+from email.parser import HeaderParser
+from email.utils import parseaddr
+from email.utils import parsedate_to_datetime
+from typing import Any
+from typing import Final
+from typing import Literal
+from uuid import UUID
+
+from event_store.errors import DomainError
+
+TIMESTAMP_HEADER: Final = "X-MailerLogic-Timestamp"
+SIGNATURE_HEADER: Final = "X-MailerLogic-Signature"
+MESSAGE_ID_HEADER: Final = "X-MailerLogic-Message-Id"
+MAX_REPORTS: Final = 1000
+STATUSES: Final = {"missing_signature": 401, "invalid_signature": 401, "stale_signature": 401,
+                   "invalid_report": 400, "unsupported_media_type": 415}
+Kind = Literal["bounce", "complaint"]
+BounceType = Literal["hard", "soft"]
+_MIME_TYPES: Final = frozenset({"multipart/report", "message/delivery-status", "message/rfc822"})
+_ORIGINALS: Final = ("message/rfc822", "text/rfc822-headers")
+_STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_CODE_RE = re.compile(r"(?<![\d.])([245]\d\d)(?=[\s-]|$)")
+_FEEDBACK_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_UUID_RE = re.compile(r"<?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:@[^>]*)?>?", re.I)
+
+
+class ReportRejected(DomainError):
+    """An inbound report was refused; ``code`` says why and sets the HTTP status."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, code=code, status=STATUSES.get(code, 400))
+
+
+@dataclass(frozen=True)
+class Report:
+    """One bounced or complained-about recipient, with a stable ``report_id``."""
+
+    kind: Kind
+    message_id: str | None
+    recipient: str
+    bounce_type: BounceType | None
+    code: int | None
+    status: str | None
+    diagnostic: str
+    occurred_at: datetime | None
+    feedback_type: str | None
+    report_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        when = self.occurred_at.isoformat() if self.occurred_at else None
+        canonical = [self.kind, self.message_id, self.recipient, self.bounce_type, self.code,
+                     self.status, self.diagnostic, when, self.feedback_type]
+        raw = json.dumps(canonical, separators=(",", ":")).encode()
+        object.__setattr__(self, "report_id", hashlib.sha256(raw).hexdigest())
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The ``X-MailerLogic-Signature`` value for ``body`` signed at ``timestamp``."""
+    return "v1=" + hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: float,
+                     tolerance_s: int = 300) -> None:
+    """Raise ReportRejected unless the signature is present, valid and fresh at ``now``."""
+    if not secret:
+        raise ValueError("the webhook signing secret is empty")
+    if not timestamp or not signature:
+        raise ReportRejected("missing_signature", f"send both {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}")
+    candidates = [v.strip()[3:] for v in signature.split(",") if v.strip().startswith("v1=")]
+    if not re.fullmatch(r"[0-9]{1,12}", timestamp) or not candidates:
+        raise ReportRejected("invalid_signature", f"{TIMESTAMP_HEADER} must be Unix seconds and "
+                             f"{SIGNATURE_HEADER} must be v1=<hex>")
+    expected = sign(secret, timestamp, body)[3:].encode()
+    if not any(hmac.compare_digest(expected, c.lower().encode()) for c in candidates):
+        raise ReportRejected("invalid_signature", "the signature does not match the body")
+    age = now - int(timestamp)
+    if abs(age) > tolerance_s:
+        where = f"{int(age)} s old" if age > 0 else f"{int(-age)} s in the future"
+        raise ReportRejected("stale_signature", f"the timestamp is {where}; the limit is {tolerance_s} s")
+
+
+def parse(content_type: str, body: bytes, kind: Kind) -> list[Report]:
+    """Every report in one inbound body; malformed input raises ReportRejected."""
+    if "\r" in content_type or "\n" in content_type:
+        raise ReportRejected("invalid_report", "the Content-Type header is malformed")
+    media = content_type.partition(";")[0].strip().lower()
+    if media == "application/json":
+        return _from_json(body, kind)
+    if media not in _MIME_TYPES:
+        raise ReportRejected("unsupported_media_type", "send application/json, multipart/report, "
+                             "message/delivery-status or message/rfc822")
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    try:
+        found = _from_mime(BytesParser(policy=policy.default).parsebytes(head + body), kind)
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        raise _reject(f"the report could not be read: {exc}") from None
+    if len(found) > MAX_REPORTS:
+        raise _reject(f"at most {MAX_REPORTS} recipients per report")
+    return found
+
+
+def _reject(reason: str) -> ReportRejected:
+    return ReportRejected("invalid_report", reason)
+
+
+def _from_mime(msg: Message, kind: Kind) -> list[Report]:
+    if msg.get_content_type() == "message/rfc822":
+        return _from_mime(_inner(msg), kind)
+    if msg.get_content_type() == "message/delivery-status":
+        return _dsn(msg, None, msg, kind)
+    if msg.get_content_type() != "multipart/report":
+        raise _reject(f"the message is {msg.get_content_type()}, not a multipart/report")
+    parts = {part.get_content_type(): part for part in reversed(_parts(msg))}
+    original = next((_headers(parts[t]) for t in _ORIGINALS if t in parts), None)
+    if "message/delivery-status" in parts:
+        return _dsn(parts["message/delivery-status"], original, msg, kind)
+    if "message/feedback-report" in parts:
+        return _arf(parts["message/feedback-report"], original, msg, kind, parts.get("text/plain"))
+    raise _reject("a multipart/report needs a message/delivery-status or message/feedback-report part")
+
+
+def _parts(msg: Message) -> list[Message]:
+    payload = msg.get_payload()
+    return [part for part in payload if isinstance(part, Message)] if isinstance(payload, list) else []
+
+
+def _inner(part: Message) -> Message:
+    if not (inner := _parts(part)):
+        raise _reject(f"the {part.get_content_type()} part is empty")
+    return inner[0]
+
+
+def _decoded(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    try:
+        return payload.decode(part.get_content_charset() or "utf-8", "replace")
+    except LookupError:  # an unknown charset must not cost us the report
+        return payload.decode("ascii", "replace")
+
+
+def _headers(part: Message) -> Message:
+    if part.get_content_type() == "message/rfc822":
+        return _inner(part)
+    return HeaderParser(policy=policy.default).parsestr(_decoded(part))
+
+
+def _dsn(status: Message, original: Message | None, report: Message, kind: Kind) -> list[Report]:
+    if kind != "bounce":
+        raise _reject("a delivery-status report belongs on the bounce webhook")
+    blocks = _parts(status)
+    if len(blocks) < 2:
+        raise _reject("the delivery-status part has no per-recipient fields")
+    message_id = _our_id(original, blocks[0].get("Original-Envelope-Id"))
+    fallback = _date(blocks[0].get("Arrival-Date")) or _date(report.get("Date"))
+    return [r for block in blocks[1:] if (r := _dsn_recipient(block, message_id, fallback)) is not None]
+
+
+def _dsn_recipient(block: Message, message_id: str | None, fallback: datetime | None) -> Report | None:
+    action = _text(block.get("Action")).lower()
+    if action not in ("failed", "delayed"):
+        return None  # delivered, relayed, expanded: nothing went wrong
+    recipient = _address(block.get("Final-Recipient") or block.get("Original-Recipient"))
+    status = _status(block.get("Status"))
+    diagnostic = re.sub(r"^[\w-]+\s*;\s*", "", _text(block.get("Diagnostic-Code")))
+    match = _CODE_RE.search(diagnostic)
+    code = int(match.group(1)) if match else None
+    klass = status[0] if status else str(code or "")[:1]
+    bounce_type: BounceType = "hard" if action == "failed" and klass == "5" else "soft"
+    occurred = _date(block.get("Last-Attempt-Date")) or fallback
+    return Report("bounce", message_id, recipient, bounce_type, code, status, diagnostic, occurred, None)
+
+
+def _arf(feedback: Message, original: Message | None, report: Message, kind: Kind,
+         human: Message | None) -> list[Report]:
+    if kind != "complaint":
+        raise _reject("a feedback report belongs on the complaint webhook")
+    fields = _inner(feedback)
+    feedback_type = _text(fields.get("Feedback-Type")).lower()
+    if not _FEEDBACK_RE.fullmatch(feedback_type):
+        raise _reject("the feedback report has no valid Feedback-Type")
+    rcpts = fields.get_all("Original-Rcpt-To") or ([original.get("To", "")] if original is not None else [])
+    occurred = _date(fields.get("Arrival-Date")) or _date(report.get("Date"))
+    message_id = _our_id(original, None)
+    diagnostic = _text(_decoded(human) if human is not None else "")[:500]
+    return [Report(kind, message_id, _address(rcpt), None, None, None, diagnostic, occurred, feedback_type)
+            for rcpt in dict.fromkeys(map(str, rcpts))]
+
+
+def _from_json(body: bytes, kind: Kind) -> list[Report]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise _reject("the body is not valid JSON") from None
+    items = data if isinstance(data, list) else [data]
+    if not 1 <= len(items) <= MAX_REPORTS:
+        raise _reject(f"send between 1 and {MAX_REPORTS} reports")
+    return [_json_report(item, kind) for item in items]
+
+
+def _json_report(item: Any, kind: Kind) -> Report:
+    if not isinstance(item, dict):
+        raise _reject("each report must be a JSON object")
+    raw_id = item.get("message_id")
+    message_id = _our_id(None, raw_id)
+    if raw_id not in (None, "") and message_id is None:
+        raise _reject("message_id must be the email_id (a UUID)")
+    diagnostic = item.get("diagnostic", "")
+    if not isinstance(diagnostic, str):
+        raise _reject("diagnostic must be a string")
+    occurred = _json_time(item.get("timestamp"))
+    if kind == "complaint":
+        feedback = item.get("feedback_type", "abuse")
+        if not isinstance(feedback, str) or not _FEEDBACK_RE.fullmatch(feedback.lower()):
+            raise _reject("feedback_type must be a word such as abuse")
+        return Report(kind, message_id, _address(item.get("recipient")), None, None, None, diagnostic,
+                      occurred, feedback.lower())
+    bounce_type, code = item.get("type"), item.get("code")
+    if bounce_type not in ("hard", "soft"):
+        raise _reject("type must be hard or soft")
+    if code is not None and (type(code) is not int or not 200 <= code <= 599):
+        raise _reject("code must be an SMTP reply code such as 550")
+    status = _status(item.get("status"))
+    return Report(kind, message_id, _address(item.get("recipient")), bounce_type, code, status, diagnostic,
+                  occurred, None)
+
+
+def _json_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            return _utc(datetime.fromisoformat(value))
+        if type(value) in (int, float):
+            return datetime.fromtimestamp(value, UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise _reject("timestamp must be ISO 8601 (2024-03-15T14:30:00Z) or Unix seconds")
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _address(value: Any) -> str:
+    addr = parseaddr(_text(value).rpartition(";")[2])[1].lower()
+    local, _, domain = addr.rpartition("@")
+    if not local or "." not in domain:
+        raise _reject(f"{_text(value)[:100]!r} is not a recipient address")
+    return addr
+
+
+def _status(value: Any) -> str | None:
+    text = _text(value).split(" ")[0]
+    return text if _STATUS_RE.fullmatch(text) else None
+
+
+def _our_id(original: Message | None, fallback: Any) -> str | None:
+    found = [original.get(MESSAGE_ID_HEADER), original.get("Message-ID")] if original is not None else []
+    matches = (_UUID_RE.fullmatch(_text(value)) for value in [*found, fallback])
+    return next((str(UUID(match.group(1))) for match in matches if match), None)
+
+
+def _date(value: Any) -> datetime | None:
+    try:
+        return _utc(parsedate_to_datetime(_text(value))) if value else None
+    except (ValueError, TypeError, IndexError):
+        return None
+
+
+def _utc(when: datetime) -> datetime:
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)

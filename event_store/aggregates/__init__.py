@@ -1,0 +1,17 @@
+"""Aggregates: they decide, and record what happened as typed, past-tense events.
+
+Topic strings of these event classes are stored with every event: never rename or move
+a class, add a new one and upcast instead.
+"""
+
+from __future__ import annotations
+
+from event_store.aggregates.api_key import ApiKey
+from event_store.aggregates.customer import TIERS
+from event_store.aggregates.customer import Customer
+from event_store.aggregates.engagement import Click
+from event_store.aggregates.engagement import Engagement
+from event_store.aggregates.engagement import Open
+from event_store.aggregates.message import Message
+
+__all__ = ["TIERS", "ApiKey", "Click", "Customer", "Engagement", "Message", "Open"]
