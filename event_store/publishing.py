@@ -42,9 +42,34 @@ def _clicked(event: Any) -> dict[str, Any]:
     return {**_pick(event, _HIT_FIELDS), "url": event.url}
 
 
+_DIMENSIONS = ("recipient", "from_address", "domain", "domain_id", "tag")
+
+
+def _delivery(event: Any) -> dict[str, Any]:
+    return {**_pick(event, _DIMENSIONS), "smtp_code": event.smtp_code, "reason": event.detail,
+            "attempt": event.attempt}
+
+
+def _bounced(event: Any) -> dict[str, Any]:
+    return {**_pick(event, _DIMENSIONS), "smtp_code": event.smtp_code, "bounce_type": event.bounce_type,
+            "status": event.status, "reason": event.diagnostic, "source": event.source}
+
+
+def _complained(event: Any) -> dict[str, Any]:
+    return {**_pick(event, _DIMENSIONS), "feedback_type": event.feedback_type}
+
+
+def _message_id(event: Any) -> UUID:
+    return event.originator_id  # type: ignore[no-any-return]
+
+
 # event class -> (event_type, email id getter, payload builder)
 PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID], Callable[[Any], dict[str, Any]]]] = {
-    Message.Queued: ("queued", lambda e: e.originator_id, _queued),
+    Message.Queued: ("queued", _message_id, _queued),
+    Message.Sent: ("sent", _message_id, _delivery),
+    Message.Failed: ("failed", _message_id, _delivery),
+    Message.Bounced: ("bounced", _message_id, _bounced),
+    Message.Complained: ("complained", _message_id, _complained),
     Open.Recorded: ("opened", lambda e: e.email_id, lambda e: _pick(e, _HIT_FIELDS)),
     Click.Recorded: ("clicked", lambda e: e.email_id, _clicked),
 }

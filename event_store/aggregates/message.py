@@ -10,8 +10,16 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.domain import event
 
 
+FINAL = ("sent", "bounced", "failed")
+
+
 class Message(Aggregate):
-    """One outbound email; its id is the ``message_id`` / ``email_id`` of the API."""
+    """One outbound email; its id is the ``message_id`` / ``email_id`` of the API.
+
+    Lifecycle: queued -> (deferred)* -> sent | bounced | failed; after ``sent`` a report may
+    still bring ``bounced`` (asynchronous bounce) or ``complained``. A repeated outcome is
+    no new fact: it records nothing, so redelivered commands are harmless.
+    """
 
     class Queued(Aggregate.Created):
         customer_id: UUID
@@ -30,6 +38,61 @@ class Message(Aggregate):
         domain_id: UUID
         track_opens: bool
         track_clicks: bool
+
+    class Outcome(Aggregate.Event):
+        """Base of lifecycle events: the message's dimensions are copied into each."""
+
+        customer_id: UUID
+        recipient: str
+        from_address: str
+        domain: str
+        domain_id: UUID
+        tag: str | None
+
+    class Sent(Outcome):
+        smtp_code: int
+        detail: str
+        attempt: int
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.status, aggregate.attempts = "sent", self.attempt
+            aggregate.sent_at, aggregate.retry_at = self.timestamp, None
+
+    class Deferred(Outcome):
+        smtp_code: int
+        detail: str
+        attempt: int
+        retry_at: datetime
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.status, aggregate.attempts = "deferred", self.attempt
+            aggregate.retry_at = self.retry_at
+
+    class Failed(Outcome):
+        smtp_code: int
+        detail: str
+        attempt: int
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.status, aggregate.attempts, aggregate.retry_at = "failed", self.attempt, None
+
+    class Bounced(Outcome):
+        bounce_type: str
+        smtp_code: int
+        status: str | None
+        diagnostic: str
+        source: str
+        occurred_at: datetime | None
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.status, aggregate.retry_at = "bounced", None
+
+    class Complained(Outcome):
+        feedback_type: str
+        occurred_at: datetime | None
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.complained = True
 
     @event(Queued)
     def __init__(  # noqa: PLR0913 - the contract's fields
@@ -58,6 +121,44 @@ class Message(Aggregate):
         self.track_opens, self.track_clicks = track_opens, track_clicks
         self.status = "queued"
         self.sent_at: datetime | None = None
+        self.attempts = 0
+        self.retry_at: datetime | None = None
+        self.complained = False
+
+    def record_sent(self, smtp_code: int, detail: str) -> None:
+        """The relay accepted the message."""
+        if self.status not in FINAL:
+            self._outcome(self.Sent, smtp_code=smtp_code, detail=detail, attempt=self.attempts + 1)
+
+    def record_deferred(self, smtp_code: int, detail: str, retry_at: datetime) -> None:
+        """A temporary failure: try again at ``retry_at``."""
+        if self.status not in FINAL:
+            self._outcome(self.Deferred, smtp_code=smtp_code, detail=detail,
+                          attempt=self.attempts + 1, retry_at=retry_at)
+
+    def record_failed(self, smtp_code: int, detail: str) -> None:
+        """The retry budget is spent (a soft bounce)."""
+        if self.status not in FINAL:
+            self._outcome(self.Failed, smtp_code=smtp_code, detail=detail, attempt=self.attempts + 1)
+
+    def record_bounce(self, bounce_type: str, smtp_code: int, status: str | None, diagnostic: str,
+                      source: str, occurred_at: datetime | None = None) -> bool:
+        """A hard or soft bounce, from the relay or a later report; False if already bounced."""
+        if self.status in ("bounced", "failed"):
+            return False
+        self._outcome(self.Bounced, bounce_type=bounce_type, smtp_code=smtp_code, status=status,
+                      diagnostic=diagnostic, source=source, occurred_at=occurred_at)
+        return True
+
+    def record_complaint(self, feedback_type: str, occurred_at: datetime | None = None) -> bool:
+        """A recipient reported the message as spam; False if already recorded."""
+        if self.complained:
+            return False
+        self._outcome(self.Complained, feedback_type=feedback_type, occurred_at=occurred_at)
+        return True
+
+    def _outcome(self, kind: type[Aggregate.Event], **fields: Any) -> None:
+        self.trigger_event(kind, **self.dimensions(), **fields)
 
     def dimensions(self) -> dict[str, Any]:
         """What engagement events copy so that projections never need a lookup."""
