@@ -9,7 +9,6 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import event
 
-
 FINAL = ("sent", "bounced", "failed")
 
 
