@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from commands import account
+from commands import delivery_commands
 from commands import messages
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
@@ -89,4 +90,5 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     SendEmail: send_email,
     RecordOpen: record_open,
     RecordClick: record_click,
+    **delivery_commands.HANDLERS,
 }

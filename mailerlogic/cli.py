@@ -78,11 +78,17 @@ def relay() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["projector"]))
+@click.argument("name", type=click.Choice(["projector", "delivery"]))
 def consume(name: str) -> None:
-    """Run a consumer of the event stream (projector: events into ClickHouse)."""
-    from mailerlogic.processes import run_projector
+    """Run a consumer of the event stream: projector (into ClickHouse) or delivery (SMTP)."""
     from mailerlogic.processes import stop_on_signals
+
+    if name == "delivery":
+        from mailerlogic.delivery import run_delivery
+
+        run_delivery(_settings(), stop_on_signals())
+        return
+    from mailerlogic.processes import run_projector
 
     run_projector(_settings(), stop_on_signals())
 
