@@ -11,6 +11,7 @@ from typing import Any
 from commands import account
 from commands import delivery_commands
 from commands import messages
+from commands import suppression_handlers
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
 from commands.messages import SendEmail
@@ -30,6 +31,7 @@ def send_email(cmd: SendEmail, bus: Bus) -> Message:
     customer = app.get(cmd.customer_id, Customer, "customer")
     sending = customer.sending_domain(cmd.domain, cmd.from_address)
     domain, domain_id = sending["domain"], sending["id"]
+    suppression_handlers.check_not_suppressed(bus, customer.id, [cmd.to, *cmd.cc, *cmd.bcc], domain_id)
     message = Message(
         customer_id=customer.id, to=cmd.to, from_address=cmd.from_address or f"noreply@{domain}",
         subject=cmd.subject, html=cmd.html, text=cmd.text, reply_to=cmd.reply_to,
@@ -91,4 +93,5 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     RecordOpen: record_open,
     RecordClick: record_click,
     **delivery_commands.HANDLERS,
+    **suppression_handlers.HANDLERS,
 }

@@ -14,6 +14,7 @@ from eventsourcing.utils import Environment
 from event_store.aggregates import ApiKey
 from event_store.aggregates import Customer
 from event_store.aggregates import Message
+from event_store.aggregates import Suppression
 from event_store.errors import NotFound
 from event_store.errors import Unauthorized
 
@@ -112,6 +113,14 @@ class EmailEvents(Application[UUID]):
         if index.revoked:
             raise Unauthorized("invalid API key")
         return self.get(index.customer_id, Customer, "customer")
+
+    def suppression(self, customer_id: UUID, email: str) -> Suppression | None:
+        """The suppression record of an address, or None if it was never suppressed."""
+        try:
+            found: Any = self.repository.get(Suppression.create_id(customer_id, email))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, Suppression) else None
 
     def get_message(self, message_id: UUID, customer_id: UUID | None = None) -> Message:
         """A customer's message, or :class:`NotFound` (also for another customer's)."""

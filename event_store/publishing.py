@@ -14,6 +14,8 @@ from uuid import UUID
 from event_store.aggregates import Click
 from event_store.aggregates import Message
 from event_store.aggregates import Open
+from event_store.aggregates import Suppression
+from event_store.aggregates.suppression import AUTOMATIC_SOURCES
 from event_store.envelope import Envelope
 from event_store.envelope import event_id_for
 
@@ -59,6 +61,11 @@ def _complained(event: Any) -> dict[str, Any]:
     return {**_pick(event, _DIMENSIONS), "feedback_type": event.feedback_type}
 
 
+def _unsubscribed(event: Any) -> dict[str, Any]:
+    return {"recipient": event.email, "domain_id": _jsonable(event.domain_id), "source": event.source,
+            "reason": event.reason}
+
+
 def _message_id(event: Any) -> UUID:
     return event.originator_id  # type: ignore[no-any-return]
 
@@ -70,6 +77,7 @@ PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID], Callable[[Any], dict[str
     Message.Failed: ("failed", _message_id, _delivery),
     Message.Bounced: ("bounced", _message_id, _bounced),
     Message.Complained: ("complained", _message_id, _complained),
+    Suppression.Added: ("unsubscribed", lambda e: e.email_id, _unsubscribed),
     Open.Recorded: ("opened", lambda e: e.email_id, lambda e: _pick(e, _HIT_FIELDS)),
     Click.Recorded: ("clicked", lambda e: e.email_id, _clicked),
 }
@@ -78,8 +86,8 @@ PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID], Callable[[Any], dict[str
 def envelope_of(event: Any, position: int) -> Envelope | None:
     """The envelope of a domain event at ``position``, or None if it is not published."""
     spec = PUBLISHED.get(type(event))
-    if spec is None:
-        return None
+    if spec is None or getattr(event, "source", None) in AUTOMATIC_SOURCES:
+        return None  # bounce/complaint suppressions: the bounced/complained events count
     event_type, email_id, payload = spec
     return Envelope(
         event_id=event_id_for(event.originator_id, event.originator_version),

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from commands import account_api
 from commands import api as write_api
+from commands import suppression_api
 from commands.keys import hash_key
 from commands.keys import key_from_headers
 from event_store.errors import DomainError
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from projections import ClickHouse
 
 log = logging.getLogger("mailerlogic.api")
-AUTHENTICATED = {"commands", "commands_v1", "account", "account_v1", "read_api", "read_api_v1"}
+AUTHENTICATED = {"commands", "commands_v1", "account", "account_v1", "suppression",
+                 "suppression_v1", "read_api", "read_api_v1"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
@@ -52,10 +54,12 @@ def create_app(
     app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,
                           settings=settings, bus=build_bus(settings, events, clickhouse),
                           usage=lambda customer_id: month_usage(clickhouse(), customer_id))
-    for blueprint in (write_api.bp, account_api.bp, read_api.bp):
+    for blueprint in (write_api.bp, account_api.bp, suppression_api.bp, read_api.bp,
+                      suppression_api.webhooks):
         app.register_blueprint(blueprint, url_prefix="/api")
         app.register_blueprint(blueprint, url_prefix="/api/v1", name=f"{blueprint.name}_v1")
     app.register_blueprint(write_api.tracking, url_prefix="/track")
+    app.register_blueprint(suppression_api.links, url_prefix="/track")
     app.register_blueprint(read_api.ops)
     app.before_request(_before)
     app.after_request(_after)

@@ -13,5 +13,8 @@ from event_store.aggregates.engagement import Click
 from event_store.aggregates.engagement import Engagement
 from event_store.aggregates.engagement import Open
 from event_store.aggregates.message import Message
+from event_store.aggregates.report import InboundReport
+from event_store.aggregates.suppression import Suppression
 
-__all__ = ["TIERS", "ApiKey", "Click", "Customer", "Engagement", "Message", "Open"]
+__all__ = ["TIERS", "ApiKey", "Click", "Customer", "Engagement", "InboundReport", "Message", "Open",
+           "Suppression"]
