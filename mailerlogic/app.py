@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from commands import api as write_api
 from commands import suppression_api
 from commands.keys import hash_key
 from commands.keys import key_from_headers
+from commands.ratelimit import headers as ratelimit_headers
+from commands.ratelimit import open_rate_limiter
 from event_store.errors import DomainError
 from event_store.errors import Unauthorized
 from mailerlogic.wiring import build_bus
@@ -28,6 +31,7 @@ from read_api.params import BadParam
 if TYPE_CHECKING:
     from flask import Response
 
+    from commands.ratelimit import RateLimiter
     from event_store.application import EmailEvents
     from mailerlogic.config import Settings
     from projections import ClickHouse
@@ -44,6 +48,7 @@ def create_app(
     events: EmailEvents,
     clickhouse: Callable[[], ClickHouse],
     test_config: dict[str, Any] | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> Flask:
     """Build the API: every customer endpoint under ``/api`` and ``/api/v1``."""
     app = Flask("mailerlogic")
@@ -53,7 +58,9 @@ def create_app(
         app.config.from_mapping(test_config)
     app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,
                           settings=settings, bus=build_bus(settings, events, clickhouse),
-                          usage=lambda customer_id: month_usage(clickhouse(), customer_id))
+                          usage=lambda customer_id: month_usage(clickhouse(), customer_id),
+                          ratelimit=rate_limiter or open_rate_limiter(settings.event_store_url,
+                                                                      settings.data_dir))
     for blueprint in (write_api.bp, account_api.bp, suppression_api.bp, read_api.bp,
                       suppression_api.webhooks):
         app.register_blueprint(blueprint, url_prefix="/api")
@@ -77,10 +84,18 @@ def _before() -> None:
         from flask import current_app
 
         g.customer = current_app.extensions["events"].customer_for_key_hash(hash_key(key))
+        limiter = current_app.extensions["ratelimit"]
+        g.ratelimit = limiter.hit(str(g.customer.id), g.customer.limits["rate_limit_per_minute"],
+                                  time.time())
+        if not g.ratelimit.allowed:
+            raise DomainError("too many requests: retry after the Retry-After seconds",
+                              code="rate_limit_exceeded", status=429)
 
 
 def _after(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("request_id", "")
+    if "ratelimit" in g:
+        response.headers.update(ratelimit_headers(g.ratelimit))
     return response
 
 

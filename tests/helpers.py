@@ -38,3 +38,16 @@ def new_customer(bus: Any, *domains: str, tier: str = "starter") -> tuple[Any, s
 
     return bus.handle(CreateCustomer("Acme", f"ops@{domains[0] if domains else 'acme.test'}", tier,
                                      tuple(domains)))
+
+
+def start_of_a_fresh_minute(margin_s: float = 15.0) -> None:
+    """Sleep into the next minute if fewer than ``margin_s`` seconds remain in this one.
+
+    Rate-limit windows are calendar minutes: a test that must stay inside one window
+    starts early enough in it.
+    """
+    import time
+
+    left = 60 - time.time() % 60
+    if left < margin_s:
+        time.sleep(left + 0.5)

@@ -6,6 +6,7 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.e2e.stack import wait_for
+from tests.helpers import start_of_a_fresh_minute
 
 pytestmark = pytest.mark.e2e
 
@@ -44,3 +45,14 @@ def test_real_services_with_separate_processes(real_stack: Stack) -> None:
 @pytest.mark.chdb
 def test_embedded_default_in_one_process(embedded_stack: Stack) -> None:
     _scenario(embedded_stack)
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.clickhouse
+def test_rate_limit_holds_across_two_gunicorn_workers(real_stack: Stack) -> None:
+    key = real_stack.create_customer("Busy", "busy.test")
+    start_of_a_fresh_minute()
+    statuses = [real_stack.request("GET", "/api/smtp-credentials", key=key, expect=None)[0]
+                for _ in range(620)]
+    assert (statuses.count(200), statuses.count(429)) == (600, 20)

@@ -16,6 +16,7 @@ from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from tests.helpers import start_of_a_fresh_minute
 
 
 @pytest.fixture
@@ -108,3 +109,24 @@ def test_smtp_password_is_shown_once_and_stored_as_a_hash(app: Flask, customer: 
     assert stored is not None and password not in stored
     _, salt, _ = stored.split("$")
     assert hash_password(password, bytes.fromhex(salt)) == stored
+
+
+def test_rate_limit_headers_and_429_after_the_tier_limit(events: EmailEvents, tmp_path: Path,
+                                                         customer: tuple[Customer, str]) -> None:
+    from commands.ratelimit import InMemoryRateLimiter
+
+    settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "k"})
+    app = create_app(settings, events=events, clickhouse=lambda: None,  # type: ignore[arg-type,return-value]
+                     rate_limiter=InMemoryRateLimiter())
+    client, (_, key) = app.test_client(), customer
+    start_of_a_fresh_minute(5)
+    first = client.get("/api/smtp-credentials", headers={"X-API-Key": key})
+    assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("600", "599")
+    assert int(first.headers["X-RateLimit-Reset"]) > 0
+    statuses = [client.get("/api/smtp-credentials", headers={"X-API-Key": key}).status_code
+                for _ in range(600)]
+    assert statuses.count(200) == 599 and statuses[-1] == 429
+    refused = client.get("/api/smtp-credentials", headers={"X-API-Key": key})
+    assert (refused.status_code, refused.get_json()["error"]) == (429, "rate_limit_exceeded")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
