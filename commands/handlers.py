@@ -15,11 +15,15 @@ from commands import suppression_handlers
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
 from commands.messages import SendEmail
+from commands.messages import SendMany
 from event_store.aggregates import Click
 from event_store.aggregates import Customer
 from event_store.aggregates import Engagement
 from event_store.aggregates import Message
 from event_store.aggregates import Open
+from event_store.errors import DomainError
+
+SAVE_CHUNK = 500
 
 if TYPE_CHECKING:
     from commands.bus import Bus
@@ -27,8 +31,29 @@ if TYPE_CHECKING:
 
 def send_email(cmd: SendEmail, bus: Bus) -> Message:
     """Decide whether the customer may send this message and queue it."""
-    app = bus.app
-    customer = app.get(cmd.customer_id, Customer, "customer")
+    message = decide_send(bus.app.get(cmd.customer_id, Customer, "customer"), cmd, bus)
+    bus.app.save(message)
+    return message
+
+
+def send_many(cmd: SendMany, bus: Bus) -> list[Message | DomainError]:
+    """Decide each message on its own (one refusal never blocks the others), then queue all
+    accepted ones in transactions of up to ``SAVE_CHUNK`` messages."""
+    customer = bus.app.get(cmd.customer_id, Customer, "customer")
+    results: list[Message | DomainError] = []
+    for item in cmd.items:
+        try:
+            results.append(decide_send(customer, item, bus))
+        except DomainError as exc:
+            results.append(exc)
+    accepted = [r for r in results if isinstance(r, Message)]
+    for start in range(0, len(accepted), SAVE_CHUNK):
+        bus.app.save(*accepted[start:start + SAVE_CHUNK])
+    return results
+
+
+def decide_send(customer: Customer, cmd: SendEmail, bus: Bus) -> Message:
+    """The queued message, or a :class:`DomainError` saying why it may not be sent."""
     sending = customer.sending_domain(cmd.domain, cmd.from_address)
     domain, domain_id = sending["domain"], sending["id"]
     suppression_handlers.check_not_suppressed(bus, customer.id, [cmd.to, *cmd.cc, *cmd.bcc], domain_id)
@@ -40,7 +65,6 @@ def send_email(cmd: SendEmail, bus: Bus) -> Message:
         track_opens=_tracking(cmd.track_opens, sending, customer, "open_tracking_enabled"),
         track_clicks=_tracking(cmd.track_clicks, sending, customer, "click_tracking_enabled"),
     )
-    app.save(message)
     return message
 
 
@@ -92,6 +116,7 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     SendEmail: send_email,
     RecordOpen: record_open,
     RecordClick: record_click,
+    SendMany: send_many,
     **delivery_commands.HANDLERS,
     **suppression_handlers.HANDLERS,
 }

@@ -48,6 +48,14 @@ class SendEmail:
 
 
 @dataclass(frozen=True)
+class SendMany:
+    """Queue many messages of one customer, each decided on its own (batch, bulk-send)."""
+
+    customer_id: UUID
+    items: tuple[SendEmail, ...]
+
+
+@dataclass(frozen=True)
 class RecordOpen:
     """A tracking pixel was fetched."""
 
