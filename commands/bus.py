@@ -13,6 +13,7 @@ from event_store.errors import DomainError
 if TYPE_CHECKING:
     import dns.resolver
 
+    from commands.quota import UsageCache
     from event_store.application import EmailEvents
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class Deps:
     secret_key: bytes
     spf_include: str = "spf.mailerlogic.invalid"
     resolver: Callable[[], dns.resolver.Resolver] | None = None
-    usage: Callable[[Any], int] | None = None  # customer id -> emails queued this month
+    usage: UsageCache | None = None  # emails accepted this month, per customer
 
 
 class Bus:

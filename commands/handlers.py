@@ -31,24 +31,48 @@ if TYPE_CHECKING:
 
 def send_email(cmd: SendEmail, bus: Bus) -> Message:
     """Decide whether the customer may send this message and queue it."""
-    message = decide_send(bus.app.get(cmd.customer_id, Customer, "customer"), cmd, bus)
+    customer = bus.app.get(cmd.customer_id, Customer, "customer")
+    _check_quota(customer, 1, bus)
+    message = decide_send(customer, cmd, bus)
     bus.app.save(message)
+    _count(customer, 1, bus)
     return message
+
+
+def _check_quota(customer: Customer, wanted: int, bus: Bus) -> int:
+    """How many of ``wanted`` messages the monthly limit still allows (at least one, or 422)."""
+    if bus.deps.usage is None:
+        return wanted
+    left = customer.limits["monthly_email_limit"] - bus.deps.usage.used(customer.id)
+    if left <= 0:
+        raise DomainError("the monthly email limit of your plan is reached",
+                          code="monthly_limit_reached")
+    return min(wanted, int(left))
+
+
+def _count(customer: Customer, sent: int, bus: Bus) -> None:
+    if bus.deps.usage is not None:
+        bus.deps.usage.add(customer.id, sent)
 
 
 def send_many(cmd: SendMany, bus: Bus) -> list[Message | DomainError]:
     """Decide each message on its own (one refusal never blocks the others), then queue all
     accepted ones in transactions of up to ``SAVE_CHUNK`` messages."""
     customer = bus.app.get(cmd.customer_id, Customer, "customer")
+    allowed = _check_quota(customer, len(cmd.items), bus)
     results: list[Message | DomainError] = []
     for item in cmd.items:
         try:
+            if sum(isinstance(r, Message) for r in results) >= allowed:
+                raise DomainError("the monthly email limit of your plan is reached",
+                                  code="monthly_limit_reached")
             results.append(decide_send(customer, item, bus))
         except DomainError as exc:
             results.append(exc)
     accepted = [r for r in results if isinstance(r, Message)]
     for start in range(0, len(accepted), SAVE_CHUNK):
         bus.app.save(*accepted[start:start + SAVE_CHUNK])
+    _count(customer, len(accepted), bus)
     return results
 
 

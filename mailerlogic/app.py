@@ -59,7 +59,7 @@ def create_app(
         app.config.from_mapping(test_config)
     app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,
                           settings=settings, bus=build_bus(settings, events, clickhouse),
-                          usage=lambda customer_id: month_usage(clickhouse(), customer_id),
+                          usage=lambda customer_id: month_usage(clickhouse(), customer_id),  # exact
                           ratelimit=rate_limiter or open_rate_limiter(settings.event_store_url,
                                                                       settings.data_dir))
     for blueprint in (write_api.bp, batch_api.bp, account_api.bp, suppression_api.bp, read_api.bp,

@@ -40,10 +40,12 @@ def build_bus(settings: Settings, events: EmailEvents,
     from commands.bus import Bus
     from commands.bus import Deps
     from commands.domain_dns import make_resolver
+    from commands.quota import UsageCache
 
     resolver = functools.cache(lambda: make_resolver(settings.dns_nameservers))
+    usage = UsageCache(lambda customer_id: month_usage(clickhouse(), customer_id)) if clickhouse else None
     return Bus(events, Deps(secret_key=settings.secret_key, spf_include=settings.spf_include,
-                            resolver=resolver))
+                            resolver=resolver, usage=usage))
 
 
 def month_usage(client: ClickHouse, customer_id: UUID) -> int:
