@@ -156,3 +156,12 @@ def test_content_score_endpoint(app: Flask, key: str, events: EmailEvents) -> No
     assert {"score", "rating", "likely_spam", "rules", "suggestions"} <= set(body)
     assert {r["name"] for r in body["rules"]} >= {"shouting_subject", "excessive_punctuation"}
     assert _head(events) == before
+
+
+def test_unsubscribes_are_per_customer(app: Flask, key: str, events: EmailEvents) -> None:
+    client = app.test_client()
+    other = str(new_customer(bus_for(events, SECRET), "other.test")[1])
+    assert _call(client, "POST", "/api/customer/unsubscribes", key, {"email": "x@example.org"})[0] == 201
+    assert _send(client, other, "x@example.org")[0] == 200
+    assert _call(client, "DELETE", "/api/customer/unsubscribes/x@example.org", other)[0] == 404
+    assert _send(client, key, "x@example.org")[1]["error"] == "recipient_suppressed"
