@@ -16,11 +16,9 @@ from commands.messages import RecordClick
 from commands.messages import RecordOpen
 from commands.messages import SendEmail
 from commands.messages import SendMany
-from event_store.aggregates import Click
 from event_store.aggregates import Customer
 from event_store.aggregates import Engagement
 from event_store.aggregates import Message
-from event_store.aggregates import Open
 from event_store.errors import DomainError
 
 SAVE_CHUNK = 500
@@ -115,7 +113,7 @@ def _hit(message: Message, user_agent: str, ip: str) -> dict[str, Any]:
 def record_open(cmd: RecordOpen, bus: Bus) -> Engagement:
     """Record one open of a message (each hit is a new fact)."""
     message = bus.app.get_message(cmd.message_id)
-    hit = Open(**_hit(message, cmd.user_agent, cmd.ip))
+    hit = Engagement(kind="open", **_hit(message, cmd.user_agent, cmd.ip), url=None)
     bus.app.save(hit)
     return hit
 
@@ -123,7 +121,7 @@ def record_open(cmd: RecordOpen, bus: Bus) -> Engagement:
 def record_click(cmd: RecordClick, bus: Bus) -> Engagement:
     """Record one click of a message's link."""
     message = bus.app.get_message(cmd.message_id)
-    hit = Click(**_hit(message, cmd.user_agent, cmd.ip), url=cmd.url)
+    hit = Engagement(kind="click", **_hit(message, cmd.user_agent, cmd.ip), url=cmd.url)
     bus.app.save(hit)
     return hit
 

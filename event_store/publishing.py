@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from event_store.aggregates import Click
+from event_store.aggregates import Engagement
 from event_store.aggregates import Message
-from event_store.aggregates import Open
 from event_store.aggregates import Suppression
+from event_store.aggregates.engagement import KINDS
 from event_store.aggregates.suppression import AUTOMATIC_SOURCES
 from event_store.envelope import Envelope
 from event_store.envelope import event_id_for
@@ -40,8 +40,9 @@ def _queued(event: Any) -> dict[str, Any]:
     return payload
 
 
-def _clicked(event: Any) -> dict[str, Any]:
-    return {**_pick(event, _HIT_FIELDS), "url": event.url}
+def _hit(event: Any) -> dict[str, Any]:
+    payload = _pick(event, _HIT_FIELDS)
+    return payload if event.url is None else {**payload, "url": event.url}
 
 
 _DIMENSIONS = ("recipient", "from_address", "domain", "domain_id", "tag")
@@ -78,8 +79,7 @@ PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID], Callable[[Any], dict[str
     Message.Bounced: ("bounced", _message_id, _bounced),
     Message.Complained: ("complained", _message_id, _complained),
     Suppression.Added: ("unsubscribed", lambda e: e.email_id, _unsubscribed),
-    Open.Recorded: ("opened", lambda e: e.email_id, lambda e: _pick(e, _HIT_FIELDS)),
-    Click.Recorded: ("clicked", lambda e: e.email_id, _clicked),
+    Engagement.Recorded: ("", lambda e: e.email_id, _hit),
 }
 
 
@@ -89,6 +89,7 @@ def envelope_of(event: Any, position: int) -> Envelope | None:
     if spec is None or getattr(event, "source", None) in AUTOMATIC_SOURCES:
         return None  # bounce/complaint suppressions: the bounced/complained events count
     event_type, email_id, payload = spec
+    event_type = event_type or KINDS[event.kind]
     return Envelope(
         event_id=event_id_for(event.originator_id, event.originator_version),
         event_type=event_type,

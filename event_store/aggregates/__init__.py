@@ -9,12 +9,9 @@ from __future__ import annotations
 from event_store.aggregates.api_key import ApiKey
 from event_store.aggregates.customer import TIERS
 from event_store.aggregates.customer import Customer
-from event_store.aggregates.engagement import Click
 from event_store.aggregates.engagement import Engagement
-from event_store.aggregates.engagement import Open
 from event_store.aggregates.message import Message
 from event_store.aggregates.report import InboundReport
 from event_store.aggregates.suppression import Suppression
 
-__all__ = ["TIERS", "ApiKey", "Click", "Customer", "Engagement", "InboundReport", "Message", "Open",
-           "Suppression"]
+__all__ = ["TIERS", "ApiKey", "Customer", "Engagement", "InboundReport", "Message", "Suppression"]

@@ -1,4 +1,8 @@
-"""Tracked hits: each open or click is its own fact."""
+"""Tracked hits: each open or click is its own fact.
+
+A hit is its own aggregate, so concurrent hits on one message never contend for the
+message's version; the message's dimensions are copied in so projections need no lookup.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,14 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import event
 
+KINDS = {"open": "opened", "click": "clicked"}
+
 
 class Engagement(Aggregate):
-    """Base of one tracked hit (open or click): each hit is its own fact, so concurrent
-    hits on one message never contend for the message's version."""
-
-    email_id: UUID
-
-
-class Open(Engagement):
-    """A recipient's mail client fetched the tracking pixel."""
+    """One open (``kind="open"``) or click (``kind="click"``, with its ``url``)."""
 
     class Recorded(Aggregate.Created):
+        kind: str
         email_id: UUID
         customer_id: UUID
         recipient: str
@@ -29,53 +29,14 @@ class Open(Engagement):
         user_agent: str
         ip: str
         seconds_since_sent: int | None
+        url: str | None
 
     @event(Recorded)
-    def __init__(  # noqa: PLR0913
-        self,
-        email_id: UUID,
-        customer_id: UUID,
-        recipient: str,
-        from_address: str,
-        domain: str,
-        domain_id: UUID,
-        tag: str | None,
-        user_agent: str,
-        ip: str,
-        seconds_since_sent: int | None,
+    def __init__(  # noqa: PLR0913 - the dimensions of the message
+        self, kind: str, email_id: UUID, customer_id: UUID, recipient: str, from_address: str,
+        domain: str, domain_id: UUID, tag: str | None, user_agent: str, ip: str,
+        seconds_since_sent: int | None, url: str | None,
     ) -> None:
-        self.email_id, self.customer_id = email_id, customer_id
-
-
-class Click(Engagement):
-    """A recipient followed a tracked link."""
-
-    class Recorded(Aggregate.Created):
-        email_id: UUID
-        customer_id: UUID
-        recipient: str
-        from_address: str
-        domain: str
-        domain_id: UUID
-        tag: str | None
-        user_agent: str
-        ip: str
-        seconds_since_sent: int | None
-        url: str
-
-    @event(Recorded)
-    def __init__(  # noqa: PLR0913
-        self,
-        email_id: UUID,
-        customer_id: UUID,
-        recipient: str,
-        from_address: str,
-        domain: str,
-        domain_id: UUID,
-        tag: str | None,
-        user_agent: str,
-        ip: str,
-        seconds_since_sent: int | None,
-        url: str,
-    ) -> None:
-        self.email_id, self.customer_id, self.url = email_id, customer_id, url
+        if kind not in KINDS:
+            raise ValueError(f"unknown engagement kind {kind!r}")
+        self.kind, self.email_id, self.customer_id, self.url = kind, email_id, customer_id, url

@@ -8,8 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from commands import tokens
-from event_store.aggregates import Click
-from event_store.aggregates import Open
+from event_store.aggregates import Engagement
 from event_store.application import EmailEvents
 from mailerlogic.app import create_app
 from mailerlogic.config import Settings
@@ -142,7 +141,7 @@ def test_open_pixel_records_an_open_with_the_message_dimensions(app: Flask, key:
     assert response.headers["Cache-Control"].startswith("no-store")
     last = events.recorder_.select_notifications(start=_head(events), limit=1)[0]
     hit = events.mapper.to_domain_event(last)
-    assert isinstance(hit, Open.Recorded)
+    assert isinstance(hit, Engagement.Recorded) and (hit.kind, hit.url) == ("open", None)
     assert (hit.email_id, hit.tag, hit.user_agent, hit.domain) == (message_id, "t1", "Thunderbird",
                                                                    "acme.test")
 
@@ -156,7 +155,8 @@ def test_click_redirects_to_the_signed_url_and_records_it(app: Flask, key: str,
     assert (response.status_code, response.headers["Location"]) == (302, "https://acme.test/offer?a=1")
     hit = events.mapper.to_domain_event(
         events.recorder_.select_notifications(start=_head(events), limit=1)[0])
-    assert isinstance(hit, Click.Recorded) and hit.url == "https://acme.test/offer?a=1"
+    assert isinstance(hit, Engagement.Recorded) and hit.kind == "click"
+    assert hit.url == "https://acme.test/offer?a=1"
 
 
 @pytest.mark.parametrize("path", ["/track/o/", "/track/c/"])
