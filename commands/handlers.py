@@ -12,6 +12,7 @@ from commands import account
 from commands import delivery_commands
 from commands import messages
 from commands import suppression_handlers
+from commands import webhook_endpoints
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
 from commands.messages import SendEmail
@@ -141,4 +142,5 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     SendMany: send_many,
     **delivery_commands.HANDLERS,
     **suppression_handlers.HANDLERS,
+    **webhook_endpoints.HANDLERS,
 }

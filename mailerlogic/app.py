@@ -18,6 +18,7 @@ from commands import account_api
 from commands import api as write_api
 from commands import batch_api
 from commands import suppression_api
+from commands import webhooks_api
 from commands.keys import hash_key
 from commands.keys import key_from_headers
 from commands.ratelimit import headers as ratelimit_headers
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailerlogic.api")
 AUTHENTICATED = {"commands", "commands_v1", "batch", "batch_v1", "account", "account_v1", "suppression",
-                 "suppression_v1", "read_api", "read_api_v1"}
+                 "suppression_v1", "webhooks_api", "webhooks_api_v1", "read_api", "read_api_v1"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
@@ -62,7 +63,8 @@ def create_app(
                           usage=lambda customer_id: month_usage(clickhouse(), customer_id),  # exact
                           ratelimit=rate_limiter or open_rate_limiter(settings.event_store_url,
                                                                       settings.data_dir))
-    for blueprint in (write_api.bp, batch_api.bp, account_api.bp, suppression_api.bp, read_api.bp,
+    for blueprint in (write_api.bp, batch_api.bp, account_api.bp, suppression_api.bp, webhooks_api.bp,
+                      read_api.bp,
                       suppression_api.webhooks):
         app.register_blueprint(blueprint, url_prefix="/api")
         app.register_blueprint(blueprint, url_prefix="/api/v1", name=f"{blueprint.name}_v1")

@@ -28,6 +28,8 @@ VARIABLES = {
     "MAILERLOGIC_LOG_LEVEL": "DEBUG, INFO, WARNING... (default INFO)",
     "MAILERLOGIC_SPF_INCLUDE": "the SPF include customers publish (default spf.mailerlogic.invalid)",
     "MAILERLOGIC_SMTP_HOST": "host name shown in SMTP credentials (default: the public URL's host)",
+    "MAILERLOGIC_WEBHOOKS_ALLOW_PRIVATE": "1 lets webhooks target http:// and private or loopback "
+                                          "addresses (tests, private networks); default 0",
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
 }
 
@@ -48,6 +50,10 @@ def _secret(env: Mapping[str, str], name: str, data_dir: Path, filename: str) ->
             pass
         tmp.unlink()
     return path.read_text().strip().encode()
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Settings:
     fault_injection: dict[str, int]
     spf_include: str
     smtp_host: str
+    webhooks_allow_private: bool
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +104,7 @@ class Settings:
             fault_injection=faults.parse(env.get("MAILERLOGIC_FAULT_INJECTION")),
             spf_include=env.get("MAILERLOGIC_SPF_INCLUDE") or "spf.mailerlogic.invalid",
             smtp_host=env.get("MAILERLOGIC_SMTP_HOST") or urlsplit(public_url).hostname or "127.0.0.1",
+            webhooks_allow_private=_flag(env.get("MAILERLOGIC_WEBHOOKS_ALLOW_PRIVATE")),
         )
 
     @property

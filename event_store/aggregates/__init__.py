@@ -13,5 +13,7 @@ from event_store.aggregates.engagement import Engagement
 from event_store.aggregates.message import Message
 from event_store.aggregates.report import InboundReport
 from event_store.aggregates.suppression import Suppression
+from event_store.aggregates.webhooks import WebhookEndpoints
 
-__all__ = ["TIERS", "ApiKey", "Customer", "Engagement", "InboundReport", "Message", "Suppression"]
+__all__ = ["TIERS", "ApiKey", "Customer", "Engagement", "InboundReport", "Message", "Suppression",
+           "WebhookEndpoints"]
