@@ -30,6 +30,7 @@ VARIABLES = {
     "MAILERLOGIC_SMTP_HOST": "host name shown in SMTP credentials (default: the public URL's host)",
     "MAILERLOGIC_WEBHOOKS_ALLOW_PRIVATE": "1 lets webhooks target http:// and private or loopback "
                                           "addresses (tests, private networks); default 0",
+    "MAILERLOGIC_RETRY_SCHEDULE": "delivery retries, seconds: first=60,factor=2,max=3600,budget=86400",
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
 }
 
@@ -78,6 +79,7 @@ class Settings:
     spf_include: str
     smtp_host: str
     webhooks_allow_private: bool
+    retry_schedule: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +107,7 @@ class Settings:
             spf_include=env.get("MAILERLOGIC_SPF_INCLUDE") or "spf.mailerlogic.invalid",
             smtp_host=env.get("MAILERLOGIC_SMTP_HOST") or urlsplit(public_url).hostname or "127.0.0.1",
             webhooks_allow_private=_flag(env.get("MAILERLOGIC_WEBHOOKS_ALLOW_PRIVATE")),
+            retry_schedule=env.get("MAILERLOGIC_RETRY_SCHEDULE") or None,
         )
 
     @property

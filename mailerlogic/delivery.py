@@ -1,16 +1,190 @@
-"""Composition of the delivery worker (``mailerlogic consume delivery``)."""
+"""Composition of the delivery worker (``mailerlogic consume delivery``, and a thread of run-all).
+
+Queued events come from Kafka (consumer group ``delivery``) or, on the embedded default,
+from the notification log; mail goes to ``SMTP_RELAY_URL`` or into ``<data dir>/maildir``;
+the retry schedule lives in the event store's database. The consumer loop and the retry
+loop run side by side: a failure of either stops both and propagates, so the process
+exits non-zero and its supervisor restarts it (the guarantees are in
+``consumers/delivery/worker.py``).
+"""
 
 from __future__ import annotations
 
+import logging
+import mailbox
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import timedelta
 from typing import TYPE_CHECKING
+from typing import Any
+
+from commands import tokens
+from commands.delivery_commands import LoadForDelivery
+from commands.delivery_commands import RecordDeliveryOutcome
+from consumers import loop
+from consumers.delivery.render import DkimSigner
+from consumers.delivery.render import OutboundMessage
+from consumers.delivery.retry import DEFAULT_POLICY
+from consumers.delivery.retry import RetryPolicy
+from consumers.delivery.retry_store import RetryStore
+from consumers.delivery.transport import MaildirTransport
+from consumers.delivery.transport import SmtpTransport
+from consumers.delivery.worker import Deliverer
+from consumers.delivery.worker import DeliveryResult
+from consumers.delivery.worker import DeliverySink
+from consumers.delivery.worker import LoadedMessage
+from consumers.delivery.worker import run_retries
+from mailerlogic.processes import ensure_topics
+from mailerlogic.wiring import build_bus
+from mailerlogic.wiring import build_dead_letters
+from mailerlogic.wiring import build_events
+from mailerlogic.wiring import build_source
 
 if TYPE_CHECKING:
-    import threading
+    from collections.abc import Iterator
+    from uuid import UUID
 
+    from commands.bus import Bus
+    from commands.delivery_commands import Deliverable
+    from consumers.delivery.transport import Transport
     from event_store.application import EmailEvents
     from mailerlogic.config import Settings
 
+log = logging.getLogger("mailerlogic.delivery")
+GROUP = "delivery"
+# Small batches: a batch is committed only when all its messages have an outcome.
+LIMITS = loop.Limits(max_records=32, max_wait_s=0.2, poll_timeout_s=0.1)
+CONCURRENCY = 4
+_POLICY_KEYS = {"first": "first_delay", "max": "max_delay", "budget": "budget"}
+
+
+@dataclass(frozen=True)
+class SignedTrackingLinks:
+    """Tracking URLs under the public URL, with tokens signed by the secret key (spec §13)."""
+
+    secret_key: bytes = field(repr=False)
+    public_url: str
+
+    def open_url(self, message_id: UUID) -> str:
+        """The open pixel: ``/track/o/<token>``."""
+        return f"{self.public_url}/track/o/{tokens.mint(self.secret_key, 'o', message_id)}"
+
+    def click_url(self, message_id: UUID, url: str) -> str:
+        """The click redirect carrying ``url`` inside the signed token: ``/track/c/<token>``."""
+        return f"{self.public_url}/track/c/{tokens.mint(self.secret_key, 'c', message_id, url)}"
+
+    def unsubscribe_url(self, message_id: UUID) -> str:
+        """The one-click unsubscribe: ``/track/u/<token>``."""
+        return f"{self.public_url}/track/u/{tokens.mint(self.secret_key, 'u', message_id)}"
+
+
+class BusMessageStore:
+    """The worker's :class:`~consumers.delivery.worker.MessageStore` over the command bus."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def load(self, message_id: UUID) -> LoadedMessage:
+        """The stored message as an :class:`OutboundMessage` with its DKIM signer."""
+        found: Deliverable = self.bus.handle(LoadForDelivery(message_id))
+        signing = found.signing
+        signer = None if signing is None else DkimSigner(signing.domain, signing.selector,
+                                                         signing.private_key_pem)
+        message = OutboundMessage(
+            message_id=found.message_id, from_address=found.from_address, to=(found.to,),
+            subject=found.subject, domain=found.domain, queued_at=found.queued_at, html=found.html,
+            text=found.text, cc=found.cc, bcc=found.bcc, reply_to=found.reply_to,
+            headers=found.headers, track_opens=found.track_opens, track_clicks=found.track_clicks)
+        return LoadedMessage(message, signer, found.status, found.attempts, found.retry_at)
+
+    def record(self, message_id: UUID, result: DeliveryResult) -> str:
+        """Append the outcome through the bus; the message's status afterwards."""
+        return str(self.bus.handle(RecordDeliveryOutcome(
+            message_id, result.outcome, result.code, result.detail, result.retry_at, result.status)))
+
+
+def retry_policy(spec: str | None) -> RetryPolicy:
+    """``MAILERLOGIC_RETRY_SCHEDULE``: ``first=60,factor=2,max=3600,budget=86400`` (seconds)."""
+    if not spec:
+        return DEFAULT_POLICY
+    values: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, text = part.partition("=")
+        if name == "factor":
+            values["factor"] = float(text)
+        elif name in _POLICY_KEYS:
+            values[_POLICY_KEYS[name]] = timedelta(seconds=float(text))
+        else:
+            raise ValueError(f"MAILERLOGIC_RETRY_SCHEDULE: unknown part {part!r} "
+                             "(use first=, factor=, max=, budget=)")
+    if "first_delay" in values and "max_delay" not in values:
+        values["max_delay"] = max(values["first_delay"], DEFAULT_POLICY.max_delay)
+    return RetryPolicy(**values)
+
+
+def build_transport(settings: Settings) -> Transport:
+    """The SMTP relay of ``SMTP_RELAY_URL``, else the Maildir in the data dir (created here)."""
+    if settings.smtp_relay_url:
+        return SmtpTransport.from_url(settings.smtp_relay_url)
+    path = settings.data_dir / "maildir"
+    # Created once, before the pool's threads each open it: concurrent creation races.
+    mailbox.Maildir(path, create=True)
+    return MaildirTransport(path)
+
+
+def open_retries(settings: Settings) -> RetryStore:
+    """The retry schedule in the event store's database (PostgreSQL, or the SQLite file)."""
+    return RetryStore.open(settings.event_store_url, settings.data_dir / "events.sqlite")
+
+
+def build_deliverer(settings: Settings, events: EmailEvents, retries: RetryStore) -> Deliverer:
+    """The worker with its adapters."""
+    tracking = SignedTrackingLinks(settings.secret_key, settings.public_url)
+    policy = retry_policy(settings.retry_schedule)
+    return Deliverer(BusMessageStore(build_bus(settings, events)), build_transport(settings),
+                     tracking, retries, policy)
+
 
 def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents | None = None) -> None:
-    """Deliver queued messages until stopped."""
-    raise NotImplementedError("the delivery worker is being built")
+    """Deliver queued messages and due retries until stopped."""
+    if settings.kafka_bootstrap_servers:
+        ensure_topics(settings, stop)
+    events = events or build_events(settings)
+    retries = open_retries(settings)
+    deliverer = build_deliverer(settings, events, retries)
+    sink, source = DeliverySink(deliverer, CONCURRENCY), build_source(settings, events, GROUP)
+    log.info("delivery: consuming %s, delivering to %r",
+             "kafka" if settings.kafka_bootstrap_servers else "the log", deliverer.transport)
+    try:
+        with _retries_running(deliverer, stop) as failed:
+            loop.run(source, sink, build_dead_letters(settings), LIMITS, stop)
+    finally:
+        sink.close()
+        source.close()
+        retries.close()
+    if failed:
+        raise RuntimeError("the delivery retry loop failed") from failed[0]
+
+
+@contextmanager
+def _retries_running(deliverer: Deliverer, stop: threading.Event) -> Iterator[list[BaseException]]:
+    """The retry loop in a thread for the duration of the block; its failure sets ``stop``."""
+    halt, failed = threading.Event(), list[BaseException]()
+
+    def job() -> None:
+        try:
+            run_retries(deliverer, halt)
+        except BaseException as exc:
+            log.exception("delivery retries failed: stopping")
+            failed.append(exc)
+            stop.set()  # ends the consumer loop (and, in run-all, the whole process)
+
+    thread = threading.Thread(target=job, name="delivery-retries")
+    thread.start()
+    try:
+        yield failed
+    finally:
+        halt.set()
+        thread.join(timeout=60)

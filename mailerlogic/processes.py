@@ -150,6 +150,8 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     """
     from werkzeug.serving import make_server
 
+    from mailerlogic.delivery import run_delivery
+
     events = build_events(settings)
     clickhouse = clickhouse_factory(settings)
     failed: list[BaseException] = []
@@ -157,6 +159,7 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
         ("projector", lambda: run_projector(settings, stop, events, clickhouse()))]
     if settings.kafka_bootstrap_servers:
         jobs.append(("relay", lambda: run_relay(settings, stop, events)))
+    jobs.append(("delivery", lambda: run_delivery(settings, stop, events)))
     workers = [threading.Thread(target=_supervised, args=(job, stop, failed), name=name)
                for name, job in jobs]
     server = make_server("127.0.0.1", settings.port, make_app(settings, events, clickhouse),

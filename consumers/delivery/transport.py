@@ -184,11 +184,18 @@ class MaildirTransport:
 
     path: Path
 
+    def _ensure(self) -> None:
+        # Several delivery threads may store the first message at once: create the Maildir's
+        # folders race-free instead of relying on mailbox's check-then-create.
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+
     def deliver(self, envelope_from: str, recipients: list[str], message: bytes) -> Outcome:
         """Store the message with its envelope as ``Return-Path``/``X-Envelope-To``; always 250."""
         envelope = f"Return-Path: <{envelope_from}>\nX-Envelope-To: {', '.join(recipients)}\n"
         try:
-            key = Maildir(self.path, create=True).add(
+            self._ensure()
+            key = Maildir(self.path, create=False).add(
                 envelope.encode("utf-8") + message.replace(b"\r\n", b"\n"))
         except OSError as error:
             return Outcome("deferred", 0, f"maildir {self.path}: {error}")

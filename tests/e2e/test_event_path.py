@@ -10,8 +10,9 @@ from tests.helpers import start_of_a_fresh_minute
 
 pytestmark = pytest.mark.e2e
 
-EXPECTED = {"sent": 30, "opens": 16, "unique_opens": 12, "clicks": 5, "unique_clicks": 5,
-            "human_opens": 16, "scanner_opens": 0}
+# Human or scanner depends on timing once run-all delivers (an open within seconds of the
+# delivery is a scanner's); the classification itself is tested in projections and views.
+EXPECTED = {"sent": 30, "opens": 16, "unique_opens": 12, "clicks": 5, "unique_clicks": 5}
 
 
 def _scenario(stack: Stack) -> None:
