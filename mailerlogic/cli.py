@@ -124,7 +124,7 @@ Try it from another terminal in this folder:
 2. Send a first email:
    curl -s {base}/api/send -H "X-API-Key: $KEY" -H 'Content-Type: application/json' \\
      -d '{{"to": "ada@example.org", "subject": "Hello", "text": "Hi Ada", "from": "hi@acme.test"}}'
-3. Open it as a mail client would (the delivered mail carries this pixel URL):
+3. Read it in {settings.data_dir}/maildir/new, and open it as a mail client would:
    .venv/bin/mailerlogic tracking-links MESSAGE_ID      # prints the open and click URLs
    curl -s -o /dev/null -A 'Mozilla/5.0 Thunderbird/128.0' 'OPEN_URL'
 4. See it in the statistics:
