@@ -14,7 +14,7 @@ HEADER = ("name", "unit", "ours", "baseline", "baseline_name", "ratio", "target"
 def table(results: Sequence[Result]) -> str:
     """A plain-text table, one row per result."""
     rows = [HEADER] + [
-        (r.name, r.unit, f"{r.ours:,.0f}", f"{r.baseline:,.0f}", r.baseline_name, f"{r.ratio:.2f}",
+        (r.name, r.unit, _number(r.ours), _number(r.baseline), r.baseline_name, f"{r.ratio:.2f}",
          f"{r.target:.2f}", "pass" if r.passed else "FAIL")
         for r in results
     ]
@@ -25,6 +25,11 @@ def table(results: Sequence[Result]) -> str:
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _number(value: float) -> str:
+    """Thousands separators; one decimal for small figures (latencies in ms)."""
+    return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
 
 
 def write(results: Sequence[Result], path: Path) -> None:
