@@ -27,11 +27,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# Aggregates are cached per process and fast-forwarded on every get (the events after the
+# cached version are read), so other processes' writes are always seen; gets return copies.
+CACHE = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+
+
 def persistence_env(event_store_url: str | None, sqlite_path: str) -> dict[str, str]:
     """Translate ``EVENT_STORE_URL`` into the eventsourcing library's own settings."""
     if not event_store_url:
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path,
-                "SQLITE_LOCK_TIMEOUT": "30"}
+                "SQLITE_LOCK_TIMEOUT": "30", **CACHE}
     from urllib.parse import unquote
     from urllib.parse import urlsplit
 
@@ -49,6 +54,7 @@ def persistence_env(event_store_url: str | None, sqlite_path: str) -> dict[str, 
         "POSTGRES_MAX_OVERFLOW": "20",
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "10",
+        **CACHE,
     }
 
 
