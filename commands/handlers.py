@@ -12,6 +12,7 @@ from commands import account
 from commands import delivery_commands
 from commands import messages
 from commands import suppression_handlers
+from commands import webhook_deliveries
 from commands import webhook_endpoints
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
@@ -143,4 +144,5 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     **delivery_commands.HANDLERS,
     **suppression_handlers.HANDLERS,
     **webhook_endpoints.HANDLERS,
+    **webhook_deliveries.HANDLERS,
 }

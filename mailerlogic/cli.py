@@ -78,11 +78,16 @@ def relay() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["projector", "delivery"]))
+@click.argument("name", type=click.Choice(["projector", "delivery", "webhooks"]))
 def consume(name: str) -> None:
-    """Run a consumer of the event stream: projector (into ClickHouse) or delivery (SMTP)."""
+    """Run a consumer of the event stream: projector (ClickHouse), delivery (SMTP) or webhooks."""
     from mailerlogic.processes import stop_on_signals
 
+    if name == "webhooks":
+        from mailerlogic.webhooks import run_webhooks
+
+        run_webhooks(_settings(), stop_on_signals())
+        return
     if name == "delivery":
         from mailerlogic.delivery import run_delivery
 

@@ -31,6 +31,7 @@ VARIABLES = {
     "MAILERLOGIC_WEBHOOKS_ALLOW_PRIVATE": "1 lets webhooks target http:// and private or loopback "
                                           "addresses (tests, private networks); default 0",
     "MAILERLOGIC_RETRY_SCHEDULE": "delivery retries, seconds: first=60,factor=2,max=3600,budget=86400",
+    "MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE": "webhook retries, seconds: first=30,factor=2,max=3600,budget=86400",
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
 }
 
@@ -80,6 +81,7 @@ class Settings:
     smtp_host: str
     webhooks_allow_private: bool
     retry_schedule: str | None
+    webhook_retry_schedule: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +110,7 @@ class Settings:
             smtp_host=env.get("MAILERLOGIC_SMTP_HOST") or urlsplit(public_url).hostname or "127.0.0.1",
             webhooks_allow_private=_flag(env.get("MAILERLOGIC_WEBHOOKS_ALLOW_PRIVATE")),
             retry_schedule=env.get("MAILERLOGIC_RETRY_SCHEDULE") or None,
+            webhook_retry_schedule=env.get("MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE") or None,
         )
 
     @property

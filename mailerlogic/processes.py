@@ -143,7 +143,7 @@ def run_api(settings: Settings, workers: int | None = None) -> None:
 
 
 def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
-    """API, relay (with Kafka) and projector in one process: the embedded default.
+    """API, relay (with Kafka), projector, delivery and webhooks in one process: the embedded default.
 
     A background worker that fails stops the whole process with exit status 1, so a
     supervisor restarts it (nothing is committed past the failure).
@@ -151,6 +151,7 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     from werkzeug.serving import make_server
 
     from mailerlogic.delivery import run_delivery
+    from mailerlogic.webhooks import run_webhooks
 
     events = build_events(settings)
     clickhouse = clickhouse_factory(settings)
@@ -160,6 +161,7 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     if settings.kafka_bootstrap_servers:
         jobs.append(("relay", lambda: run_relay(settings, stop, events)))
     jobs.append(("delivery", lambda: run_delivery(settings, stop, events)))
+    jobs.append(("webhooks", lambda: run_webhooks(settings, stop, events)))
     workers = [threading.Thread(target=_supervised, args=(job, stop, failed), name=name)
                for name, job in jobs]
     server = make_server("127.0.0.1", settings.port, make_app(settings, events, clickhouse),

@@ -13,7 +13,8 @@ from event_store.aggregates.engagement import Engagement
 from event_store.aggregates.message import Message
 from event_store.aggregates.report import InboundReport
 from event_store.aggregates.suppression import Suppression
+from event_store.aggregates.webhook_delivery import WebhookDelivery
 from event_store.aggregates.webhooks import WebhookEndpoints
 
 __all__ = ["TIERS", "ApiKey", "Customer", "Engagement", "InboundReport", "Message", "Suppression",
-           "WebhookEndpoints"]
+           "WebhookDelivery", "WebhookEndpoints"]
