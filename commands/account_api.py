@@ -17,6 +17,7 @@ from commands.keys import mask
 from commands.schemas import DomainChangeSchema
 from commands.schemas import DomainSchema
 from commands.schemas import ProfileSchema
+from commands.webhook_deliveries import profile_secret
 from event_store.errors import NotFound
 
 bp = Blueprint("account", __name__)
@@ -60,7 +61,10 @@ def change_profile() -> dict[str, Any]:
     """Change name, webhook_url, the tracking flags or enforce_sender_verification."""
     changes = load_json(ProfileSchema())
     customer = _bus().handle(m.ChangeProfile(g.customer.id, changes))
-    return {"customer": profile_view(customer)}
+    answer: dict[str, Any] = {"customer": profile_view(customer)}
+    if changes.get("webhook_url"):  # shown when the URL is set, to verify its signatures
+        answer["webhook_secret"] = profile_secret(_bus().deps.secret_key, customer.id).decode()
+    return answer
 
 
 @bp.post("/customer/rotate-key")

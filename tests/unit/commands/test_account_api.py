@@ -66,6 +66,7 @@ def test_patch_profile_changes_only_the_given_fields(app: Flask, customer: tuple
                          {"name": "Acme Ltd", "webhook_url": "https://hooks.acme.test/ml",
                           "open_tracking_enabled": False})
     assert status == 200
+    assert body["webhook_secret"].startswith("whsec_") and len(body["webhook_secret"]) == 54
     assert (body["customer"]["name"], body["customer"]["webhook_url"],
             body["customer"]["open_tracking_enabled"], body["customer"]["click_tracking_enabled"]) == (
         "Acme Ltd", "https://hooks.acme.test/ml", False, True)
