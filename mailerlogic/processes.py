@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from mailerlogic.faults import CrashAfter
+from mailerlogic.singleton import exclusive
 from mailerlogic.wiring import build_clickhouse
 from mailerlogic.wiring import build_dead_letters
 from mailerlogic.wiring import build_events
@@ -63,9 +64,12 @@ def run_relay(settings: Settings, stop: threading.Event, events: EmailEvents | N
     publisher: Any = KafkaPublisher(settings.kafka_bootstrap_servers, settings.kafka_topic)
     if "crash-after-publish" in settings.fault_injection:
         publisher = CrashAfter(publisher, "publish", settings.fault_injection["crash-after-publish"])
-    log.info("relay: publishing to %s from position %d", settings.kafka_topic,
-             feed.position(relay.READER))
-    relay.run(feed, publisher, stop)
+    with exclusive(settings, "relay", stop) as held:
+        if not held:
+            return
+        log.info("relay: publishing to %s from position %d", settings.kafka_topic,
+                 feed.position(relay.READER))
+        relay.run(feed, publisher, stop)
 
 
 def ensure_topics(settings: Settings, stop: threading.Event) -> None:
