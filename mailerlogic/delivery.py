@@ -13,12 +13,9 @@ from __future__ import annotations
 import logging
 import mailbox
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import timedelta
 from typing import TYPE_CHECKING
-from typing import Any
 
 from commands import tokens
 from commands.delivery_commands import LoadForDelivery
@@ -36,14 +33,13 @@ from consumers.delivery.worker import DeliveryResult
 from consumers.delivery.worker import DeliverySink
 from consumers.delivery.worker import LoadedMessage
 from consumers.delivery.worker import run_retries
+from mailerlogic.consumer_runtime import backoff_fields
+from mailerlogic.consumer_runtime import run_with_retries
 from mailerlogic.processes import ensure_topics
 from mailerlogic.wiring import build_bus
-from mailerlogic.wiring import build_dead_letters
 from mailerlogic.wiring import build_events
-from mailerlogic.wiring import build_source
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from uuid import UUID
 
     from commands.bus import Bus
@@ -57,7 +53,6 @@ GROUP = "delivery"
 # Small batches: a batch is committed only when all its messages have an outcome.
 LIMITS = loop.Limits(max_records=32, max_wait_s=0.2, poll_timeout_s=0.1)
 CONCURRENCY = 4
-_POLICY_KEYS = {"first": "first_delay", "max": "max_delay", "budget": "budget"}
 
 
 @dataclass(frozen=True)
@@ -109,19 +104,7 @@ def retry_policy(spec: str | None) -> RetryPolicy:
     """``MAILERLOGIC_RETRY_SCHEDULE``: ``first=60,factor=2,max=3600,budget=86400`` (seconds)."""
     if not spec:
         return DEFAULT_POLICY
-    values: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, text = part.partition("=")
-        if name == "factor":
-            values["factor"] = float(text)
-        elif name in _POLICY_KEYS:
-            values[_POLICY_KEYS[name]] = timedelta(seconds=float(text))
-        else:
-            raise ValueError(f"MAILERLOGIC_RETRY_SCHEDULE: unknown part {part!r} "
-                             "(use first=, factor=, max=, budget=)")
-    if "first_delay" in values and "max_delay" not in values:
-        values["max_delay"] = max(values["first_delay"], DEFAULT_POLICY.max_delay)
-    return RetryPolicy(**values)
+    return RetryPolicy(**backoff_fields(spec, "MAILERLOGIC_RETRY_SCHEDULE", DEFAULT_POLICY.max_delay))
 
 
 def build_transport(settings: Settings) -> Transport:
@@ -154,37 +137,9 @@ def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents 
     events = events or build_events(settings)
     retries = open_retries(settings)
     deliverer = build_deliverer(settings, events, retries)
-    sink, source = DeliverySink(deliverer, CONCURRENCY), build_source(settings, events, GROUP)
+    sink = DeliverySink(deliverer, CONCURRENCY)
     log.info("delivery: consuming %s, delivering to %r",
              "kafka" if settings.kafka_bootstrap_servers else "the log", deliverer.transport)
-    try:
-        with _retries_running(deliverer, stop) as failed:
-            loop.run(source, sink, build_dead_letters(settings), LIMITS, stop)
-    finally:
-        sink.close()
-        source.close()
-        retries.close()
-    if failed:
-        raise RuntimeError("the delivery retry loop failed") from failed[0]
-
-
-@contextmanager
-def _retries_running(deliverer: Deliverer, stop: threading.Event) -> Iterator[list[BaseException]]:
-    """The retry loop in a thread for the duration of the block; its failure sets ``stop``."""
-    halt, failed = threading.Event(), list[BaseException]()
-
-    def job() -> None:
-        try:
-            run_retries(deliverer, halt)
-        except BaseException as exc:
-            log.exception("delivery retries failed: stopping")
-            failed.append(exc)
-            stop.set()  # ends the consumer loop (and, in run-all, the whole process)
-
-    thread = threading.Thread(target=job, name="delivery-retries")
-    thread.start()
-    try:
-        yield failed
-    finally:
-        halt.set()
-        thread.join(timeout=60)
+    run_with_retries(settings, stop, events, name="delivery", group=GROUP, sink=sink,
+                     retries=lambda halt: run_retries(deliverer, halt), limits=LIMITS,
+                     close=retries.close)

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from contextlib import contextmanager
-from datetime import timedelta
 from typing import TYPE_CHECKING
-from typing import Any
 
 from commands.webhook_deliveries import AbandonWebhookDelivery
 from commands.webhook_deliveries import DeliveryView
@@ -34,14 +31,13 @@ from consumers.webhooks.worker import WebhookSink
 from consumers.webhooks.worker import WebhookWorker
 from consumers.webhooks.worker import run_retries
 from event_store.aggregates import WebhookDelivery
+from mailerlogic.consumer_runtime import backoff_fields
+from mailerlogic.consumer_runtime import run_with_retries
 from mailerlogic.processes import ensure_topics
 from mailerlogic.wiring import build_bus
-from mailerlogic.wiring import build_dead_letters
 from mailerlogic.wiring import build_events
-from mailerlogic.wiring import build_source
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from datetime import datetime
     from uuid import UUID
 
@@ -54,7 +50,6 @@ log = logging.getLogger("mailerlogic.webhooks")
 GROUP = "webhooks"
 LIMITS = loop.Limits(max_records=64, max_wait_s=0.2, poll_timeout_s=0.1)
 CONCURRENCY = 4
-_SCHEDULE_KEYS = {"first": "first_delay", "max": "max_delay", "budget": "budget"}
 
 
 class BusDeliveryStore:
@@ -100,19 +95,8 @@ def webhook_schedule(spec: str | None) -> WebhookSchedule:
     """``MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE``: ``first=30,factor=2,max=3600,budget=86400`` (seconds)."""
     if not spec:
         return DEFAULT_SCHEDULE
-    values: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, text = part.partition("=")
-        if name == "factor":
-            values["factor"] = float(text)
-        elif name in _SCHEDULE_KEYS:
-            values[_SCHEDULE_KEYS[name]] = timedelta(seconds=float(text))
-        else:
-            raise ValueError(f"MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE: unknown part {part!r} "
-                             "(use first=, factor=, max=, budget=)")
-    if "first_delay" in values and "max_delay" not in values:
-        values["max_delay"] = max(values["first_delay"], DEFAULT_SCHEDULE.max_delay)
-    return WebhookSchedule(**values)
+    return WebhookSchedule(**backoff_fields(spec, "MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE",
+                                            DEFAULT_SCHEDULE.max_delay))
 
 
 def open_webhook_retries(settings: Settings) -> WebhookRetryStore:
@@ -135,36 +119,7 @@ def run_webhooks(settings: Settings, stop: threading.Event, events: EmailEvents 
     events = events or build_events(settings)
     retries = open_webhook_retries(settings)
     worker = build_webhook_worker(settings, events, retries)
-    sink, source = WebhookSink(worker, CONCURRENCY), build_source(settings, events, GROUP)
+    sink = WebhookSink(worker, CONCURRENCY)
     log.info("webhooks: consuming %s", "kafka" if settings.kafka_bootstrap_servers else "the log")
-    try:
-        with _retries_running(worker, stop) as failed:
-            loop.run(source, sink, build_dead_letters(settings), LIMITS, stop)
-    finally:
-        sink.close()
-        source.close()
-        retries.close()
-    if failed:
-        raise RuntimeError("the webhook retry loop failed") from failed[0]
-
-
-@contextmanager
-def _retries_running(worker: WebhookWorker, stop: threading.Event) -> Iterator[list[BaseException]]:
-    """The retry loop in a thread for the duration of the block; its failure sets ``stop``."""
-    halt, failed = threading.Event(), list[BaseException]()
-
-    def job() -> None:
-        try:
-            run_retries(worker, halt)
-        except BaseException as exc:
-            log.exception("webhook retries failed: stopping")
-            failed.append(exc)
-            stop.set()
-
-    thread = threading.Thread(target=job, name="webhook-retries")
-    thread.start()
-    try:
-        yield failed
-    finally:
-        halt.set()
-        thread.join(timeout=60)
+    run_with_retries(settings, stop, events, name="webhook", group=GROUP, sink=sink,
+                     retries=lambda halt: run_retries(worker, halt), limits=LIMITS, close=retries.close)
