@@ -9,6 +9,8 @@ from datetime import datetime
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
+from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -70,3 +72,36 @@ def stats_query(args: Mapping[str, str], now: datetime) -> StatsQuery:
     if filter_ not in FILTERS:
         raise BadParam("filter", f"must be one of {', '.join(FILTERS)}")
     return StatsQuery(start, end, domain_id, args.get("tag") or None, filter_)
+
+
+@dataclass(frozen=True)
+class SeriesQuery:
+    """A statistics query with its bucket ``interval`` and IANA ``timezone``."""
+
+    stats: StatsQuery
+    interval: str
+    timezone: str
+
+
+def series_query(args: Mapping[str, str], now: datetime) -> SeriesQuery:
+    """Parse the series parameters; bare dates are local midnights of ``timezone``."""
+    interval = args.get("interval") or "day"
+    if interval not in ("day", "hour"):
+        raise BadParam("interval", "must be day or hour")
+    name = args.get("timezone") or "UTC"
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadParam("timezone", "must be an IANA time zone name such as Europe/Berlin") from None
+    local = {key: _local_midnight(args[key], zone, key == "todate") for key in ("fromdate", "todate")
+             if args.get(key) and len(args[key]) == 10}
+    query = stats_query({**args, **local}, now)
+    return SeriesQuery(query, interval, name)
+
+
+def _local_midnight(text: str, zone: ZoneInfo, end: bool) -> str:
+    try:
+        day = date.fromisoformat(text) + (timedelta(days=1) if end else timedelta())
+    except ValueError:
+        return text  # stats_query reports it
+    return datetime(day.year, day.month, day.day, tzinfo=zone).isoformat()

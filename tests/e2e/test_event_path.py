@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
 import pytest
 
 from tests.e2e.stack import Stack
@@ -34,6 +38,22 @@ def _scenario(stack: Stack) -> None:
     assert (stats["open_rate"], stats["click_rate"]) == (40.0, 16.67)
     other_stats = wait_for(lambda: (s := stack.stats(other))["sent"] == 1 and s, "other's send")
     assert (other_stats["opens"], other_stats["clicks"]) == (0, 0)
+    _series(stack, key)
+
+
+def _series(stack: Stack, key: str) -> None:
+    today = datetime.now(UTC).date()
+    query = f"fromdate={today - timedelta(days=6)}&todate={today}"
+    _, sends = stack.request("GET", f"/api/stats/outbound/sends?{query}", key=key)
+    assert [d["date"] for d in sends["days"]] == [str(today - timedelta(days=n)) for n in range(6, -1, -1)]
+    assert [d["sent"] for d in sends["days"]] == [0, 0, 0, 0, 0, 0, 30]
+    assert sends["total"]["sent"] == 30
+    _, opens = stack.request("GET", f"/api/v1/stats/outbound/opens?{query}&interval=hour", key=key)
+    assert (len(opens["days"]), opens["total"]["opens"], opens["total"]["unique_opens"]) == (7 * 24, 16, 12)
+    status, error = stack.request("GET", "/api/stats/outbound/opens?timezone=Mars/Olympus", key=key,
+                                  expect=None)
+    assert (status, error["error"]) == (400, "invalid_parameter")
+    assert stack.request("GET", "/api/stats/outbound/nope", key=key, expect=None)[0] == 404
 
 
 @pytest.mark.kafka
