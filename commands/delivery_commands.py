@@ -18,6 +18,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from commands import dkim_keys
+from commands.suppression_handlers import check_not_suppressed
 from event_store.aggregates import Customer
 from event_store.aggregates import Message
 from event_store.aggregates.message import FINAL
@@ -83,6 +84,7 @@ class Deliverable:
     track_opens: bool
     track_clicks: bool
     signing: Signing | None
+    suppressed: str | None = None  # why a recipient may no longer be mailed, if one may not
 
 
 def load_for_delivery(cmd: LoadForDelivery, bus: Bus) -> Deliverable:
@@ -94,8 +96,18 @@ def load_for_delivery(cmd: LoadForDelivery, bus: Bus) -> Deliverable:
         to=message.to, cc=tuple(message.cc), bcc=tuple(message.bcc), reply_to=message.reply_to,
         subject=message.subject, html=message.html, text=message.text, headers=dict(message.headers),
         domain=message.domain, track_opens=message.track_opens, track_clicks=message.track_clicks,
-        signing=_signing(message, bus),
+        signing=_signing(message, bus), suppressed=_suppressed(message, bus),
     )
+
+
+def _suppressed(message: Message, bus: Bus) -> str | None:
+    """An unsubscribe, bounce or complaint recorded since the message was queued stops it."""
+    try:
+        check_not_suppressed(bus, message.customer_id, [message.to, *message.cc, *message.bcc],
+                             message.domain_id)
+    except DomainError as exc:
+        return exc.message
+    return None
 
 
 def _signing(message: Message, bus: Bus) -> Signing | None:

@@ -92,7 +92,8 @@ class BusMessageStore:
             subject=found.subject, domain=found.domain, queued_at=found.queued_at, html=found.html,
             text=found.text, cc=found.cc, bcc=found.bcc, reply_to=found.reply_to,
             headers=found.headers, track_opens=found.track_opens, track_clicks=found.track_clicks)
-        return LoadedMessage(message, signer, found.status, found.attempts, found.retry_at)
+        return LoadedMessage(message, signer, found.status, found.attempts, found.retry_at,
+                             found.suppressed)
 
     def record(self, message_id: UUID, result: DeliveryResult) -> str:
         """Append the outcome through the bus; the message's status afterwards."""

@@ -25,6 +25,7 @@ class LoadedMessage:
     status: str
     attempts: int
     retry_at: datetime | None = None
+    suppressed: str | None = None  # set when a recipient was suppressed after queueing
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class DeliveryResult:
     code: int
     detail: str
     retry_at: datetime | None = None
+    suppressed: str | None = None  # set when a recipient was suppressed after queueing
     status: str | None = None
 
 

@@ -107,6 +107,8 @@ class Deliverer:
 
     def _send(self, loaded: LoadedMessage) -> DeliveryResult:
         message = loaded.message
+        if loaded.suppressed is not None:
+            return DeliveryResult("failed", 0, f"not sent: {loaded.suppressed} since it was queued")
         if loaded.signer is None:
             return DeliveryResult("failed", 0, f"no DKIM key: the sending domain {message.domain} "
                                                "was removed")

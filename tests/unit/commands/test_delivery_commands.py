@@ -176,3 +176,12 @@ def test_a_writer_that_keeps_conflicting_gives_up(bus: Any, customer: Any,
     monkeypatch.setattr(bus.app, "save", conflict)
     with pytest.raises(IntegrityError):
         bus.handle(RecordDeliveryOutcome(message.id, "sent", 250, "ok"))
+
+
+def test_load_says_when_a_recipient_was_suppressed_after_queueing(bus: Any, customer: Any) -> None:
+    from commands.suppression_handlers import Unsubscribe
+
+    message = _send(bus, customer)
+    assert bus.handle(LoadForDelivery(message.id)).suppressed is None
+    bus.handle(Unsubscribe(customer.id, message.to, None, "link"))
+    assert bus.handle(LoadForDelivery(message.id)).suppressed == f"{message.to} is suppressed (link)"

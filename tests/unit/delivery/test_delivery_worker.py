@@ -256,6 +256,16 @@ def test_a_message_that_can_never_be_sent_is_failed_without_a_retry(world: World
     assert world.transport.handed == [] and world.retries.due == {}
 
 
+def test_a_recipient_suppressed_after_queueing_is_not_mailed(world: World) -> None:
+    message_id = world.queue()
+    world.set(message_id, suppressed="ann@example.test is suppressed (link)")
+    world.sink().write(queued(message_id))
+    [result] = world.store.recorded[message_id]
+    assert (result.outcome, result.detail) == (
+        "failed", "not sent: ann@example.test is suppressed (link) since it was queued")
+    assert world.transport.handed == []
+
+
 @pytest.mark.parametrize("status", ["sent", "bounced", "failed"])
 def test_a_final_message_is_skipped(world: World, status: str) -> None:
     message_id = world.queue()
