@@ -25,6 +25,7 @@ from commands.ratelimit import headers as ratelimit_headers
 from commands.ratelimit import open_rate_limiter
 from event_store.errors import DomainError
 from event_store.errors import Unauthorized
+from mailerlogic import ops
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import month_usage
 from read_api import api as read_api
@@ -71,6 +72,7 @@ def create_app(
     app.register_blueprint(write_api.tracking, url_prefix="/track")
     app.register_blueprint(suppression_api.links, url_prefix="/track")
     app.register_blueprint(read_api.ops)
+    app.register_blueprint(ops.bp)
     app.before_request(_before)
     app.after_request(_after)
     _register_errors(app)

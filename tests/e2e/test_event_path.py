@@ -54,6 +54,8 @@ def _series(stack: Stack, key: str) -> None:
                                   expect=None)
     assert (status, error["error"]) == (400, "invalid_parameter")
     assert stack.request("GET", "/api/stats/outbound/nope", key=key, expect=None)[0] == 404
+    _, ready = stack.request("GET", "/readyz")
+    assert ready["status"] == "ready" and ready["checks"]["clickhouse"]["ok"] is True
 
 
 @pytest.mark.kafka
