@@ -24,6 +24,7 @@ from datetime import UTC
 from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Self
 from uuid import UUID
 
 if TYPE_CHECKING:
@@ -58,27 +59,30 @@ def from_ms(value: int) -> datetime:
 class RetryStore:
     """The ``delivery_retries`` table over one DB-API connection, shared by threads with a lock."""
 
+    ddl: tuple[str, ...] = DDL
+    table_lock: int = TABLE_LOCK
+
     def __init__(self, connection: Any, *, postgres: bool) -> None:
         self._conn, self._postgres = connection, postgres
         self._lock = threading.Lock()
         self._claims: dict[UUID, int] = {}  # message id -> due_at this store set when claiming
 
     @classmethod
-    def open(cls, event_store_url: str | None, sqlite_path: Path) -> RetryStore:
+    def open(cls, event_store_url: str | None, sqlite_path: Path) -> Self:
         """The schedule in PostgreSQL when ``event_store_url`` is set, else in the SQLite file."""
         if event_store_url:
             import psycopg
 
             connection: Any = psycopg.connect(event_store_url, autocommit=True, connect_timeout=10)
             with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (TABLE_LOCK,))
-                for statement in DDL:
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (cls.table_lock,))
+                for statement in cls.ddl:
                     connection.execute(statement)
             return cls(connection, postgres=True)
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(sqlite_path, timeout=30, isolation_level=None,
                                      check_same_thread=False)
-        for statement in DDL:
+        for statement in cls.ddl:
             connection.execute(statement)
         return cls(connection, postgres=False)
 
