@@ -29,7 +29,8 @@ from uuid import uuid5
 
 SCHEMA_VERSION = 1
 
-EVENT_TYPES = (
+# What happened to a message: the public event types (statistics, Events API, webhooks).
+EMAIL_EVENT_TYPES = (
     "queued",
     "sent",
     "delivered",
@@ -40,6 +41,11 @@ EVENT_TYPES = (
     "complained",
     "unsubscribed",
 )
+# Internal types that also travel the stream: automatic suppressions (hard bounce, complaint)
+# and re-subscriptions feed the suppression list; ``health_scored`` is one health-score
+# calculation; ``export_requested`` asks the exports worker for a bulk export.
+INTERNAL_EVENT_TYPES = ("suppressed", "resubscribed", "health_scored", "export_requested")
+EVENT_TYPES = EMAIL_EVENT_TYPES + INTERNAL_EVENT_TYPES
 
 
 class EnvelopeError(ValueError):
