@@ -1,5 +1,10 @@
 """Health score (spec §11): a pure function of the §7 outbound totals; no I/O, no clock.
 
+It lives in ``projections`` (the shared pure layer) so that the write side (``commands.health``
+calculates and records each score as an event) and the read side can both use it. The inputs
+are the totals of the last :data:`WINDOW` (30 days), as ``read_api.views.outbound_totals``
+returns them.
+
 Five components, each scored 0-100 by a piecewise-linear ramp through three anchors
 (good -> 100, average -> 50, poor -> 0, linear between, clamped), then weighted (sum 100).
 Values are percentages; anchors are given as good / average / poor:
@@ -32,6 +37,8 @@ for delivery, open, bounce and complaint rates. ``sent == 0`` raises ``NoData`` 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
+from datetime import timedelta
 from decimal import ROUND_HALF_UP
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
 
+WINDOW = timedelta(days=30)  # the totals a score is calculated over end at the calculation
 # (lower bound, grade, status), best first; below 60 is F / critical.
 GRADES = (
     (95.0, "A+", "excellent"), (90.0, "A", "excellent"), (85.0, "B+", "good"), (80.0, "B", "good"),
@@ -123,7 +131,7 @@ class HealthScore:
                 "overall_score": self.overall_score,
                 **self.rates,
                 "reputation_grade": self.reputation_grade,
-                "last_calculated": last_calculated.isoformat(),
+                "last_calculated": last_calculated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
             "insights": {
                 "status": self.status,
@@ -134,9 +142,27 @@ class HealthScore:
             "components": [vars(component).copy() for component in self.components],
         }
 
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready fields, as an event stores them; :meth:`from_record` reverses it."""
+        return {
+            "overall_score": self.overall_score, "reputation_grade": self.reputation_grade,
+            "status": self.status, "summary": self.summary,
+            "recommendations": list(self.recommendations), "rates": dict(self.rates),
+            "components": [vars(component).copy() for component in self.components],
+        }  # fmt: skip
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> HealthScore:
+        """The score that :meth:`record` wrote."""
+        return cls(
+            float(data["overall_score"]), str(data["reputation_grade"]), str(data["status"]),
+            str(data["summary"]), tuple(data["recommendations"]), dict(data["rates"]),
+            tuple(Component(**component) for component in data["components"]),
+        )
+
 
 def score(totals: Mapping[str, int | float]) -> HealthScore:
-    """Score the outbound totals of read_api.views.outbound_totals; NoData when nothing was sent."""
+    """Score §7 outbound totals (``read_api.views.outbound_totals``); NoData when nothing was sent."""
     if not totals.get("sent"):
         raise NoData()
     values = _values(totals)

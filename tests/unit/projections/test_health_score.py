@@ -5,10 +5,10 @@ from datetime import datetime
 
 import pytest
 
-from read_api.health import HealthScore
-from read_api.health import NoData
-from read_api.health import grade_for
-from read_api.health import score
+from projections.health import HealthScore
+from projections.health import NoData
+from projections.health import grade_for
+from projections.health import score
 
 
 def percent(part: float, whole: float) -> float:
@@ -47,7 +47,7 @@ def test_perfect_sender_scores_100_with_no_recommendations() -> None:
         "health_score": {
             "overall_score": 100.0, "delivery_rate": 100.0, "open_rate": 30.0, "click_rate": 5.0,
             "bounce_rate": 0.0, "complaint_rate": 0.0, "reputation_grade": "A+",
-            "last_calculated": "2025-01-02T03:04:05+00:00",
+            "last_calculated": "2025-01-02T03:04:05Z",
         },
         "insights": {
             "status": "excellent",
@@ -195,3 +195,18 @@ def test_no_sends_raises_no_data() -> None:
     with pytest.raises(NoData, match="no data yet, send some emails first") as caught:
         score(totals(sent=0, delivered=0, unique_opens=0, unique_clicks=0))
     assert (caught.value.status, caught.value.code) == (404, "no_data")
+
+
+def test_a_recorded_score_reads_back_equal_through_json() -> None:
+    import json
+
+    result = score(totals(unique_clicks=100, bounced=500, human_opens=1_500))
+    assert HealthScore.from_record(json.loads(json.dumps(result.record()))) == result
+
+
+def test_last_calculated_is_utc_with_z() -> None:
+    from datetime import timedelta
+    from datetime import timezone
+
+    berlin = datetime(2025, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1)))
+    assert score(totals()).to_dict(berlin)["health_score"]["last_calculated"] == "2025-01-02T03:04:05Z"
