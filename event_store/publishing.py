@@ -3,6 +3,12 @@
 Internal events (customers, API keys) stay in the event store: they carry key hashes
 and nothing an analytics consumer needs. Message bodies stay too: the delivery worker
 reads them from the event store, so Kafka records stay small.
+
+Suppression entries travel as three types, all with ``recipient`` and ``domain_id`` (null:
+global): ``unsubscribed`` (the recipient or the customer asked; counted by the statistics),
+``suppressed`` (automatic: hard bounce or complaint; the ``bounced``/``complained`` events are
+what the statistics count) and ``resubscribed`` (the entry of that scope was removed). The first
+two also carry ``suppression_id`` (the entry id the API shows), ``source`` and ``reason``.
 """
 
 from __future__ import annotations
@@ -64,21 +70,30 @@ def _complained(event: Any) -> dict[str, Any]:
 
 def _unsubscribed(event: Any) -> dict[str, Any]:
     return {"recipient": event.email, "domain_id": _jsonable(event.domain_id), "source": event.source,
-            "reason": event.reason}
+            "reason": event.reason, "suppression_id": str(event.entry_id)}
+
+
+def _resubscribed(event: Any) -> dict[str, Any]:
+    return {"recipient": event.email, "domain_id": _jsonable(event.domain_id)}
 
 
 def _message_id(event: Any) -> UUID:
     return event.originator_id  # type: ignore[no-any-return]
 
 
+def _no_message(event: Any) -> UUID | None:
+    return None
+
+
 # event class -> (event_type, email id getter, payload builder)
-PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID], Callable[[Any], dict[str, Any]]]] = {
+PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID | None], Callable[[Any], dict[str, Any]]]] = {
     Message.Queued: ("queued", _message_id, _queued),
     Message.Sent: ("sent", _message_id, _delivery),
     Message.Failed: ("failed", _message_id, _delivery),
     Message.Bounced: ("bounced", _message_id, _bounced),
     Message.Complained: ("complained", _message_id, _complained),
     Suppression.Added: ("unsubscribed", lambda e: e.email_id, _unsubscribed),
+    Suppression.Removed: ("resubscribed", _no_message, _resubscribed),
     Engagement.Recorded: ("", lambda e: e.email_id, _hit),
 }
 
@@ -86,10 +101,12 @@ PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID], Callable[[Any], dict[str
 def envelope_of(event: Any, position: int) -> Envelope | None:
     """The envelope of a domain event at ``position``, or None if it is not published."""
     spec = PUBLISHED.get(type(event))
-    if spec is None or getattr(event, "source", None) in AUTOMATIC_SOURCES:
-        return None  # bounce/complaint suppressions: the bounced/complained events count
+    if spec is None:
+        return None
     event_type, email_id, payload = spec
     event_type = event_type or KINDS[event.kind]
+    if isinstance(event, Suppression.Added) and event.source in AUTOMATIC_SOURCES:
+        event_type = "suppressed"  # not an unsubscribe: bounced/complained are what stats count
     return Envelope(
         event_id=event_id_for(event.originator_id, event.originator_version),
         event_type=event_type,
