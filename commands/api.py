@@ -74,7 +74,7 @@ def send() -> tuple[dict[str, Any], int]:
         data = load_send(json_body())
     except ValidationError as exc:
         raise validation_error(exc) from None
-    message = current_app.extensions["bus"].handle(SendEmail.from_body(g.customer.id, data))
+    message = current_app.extensions["bus"].handle(SendEmail.from_body(g.customer.id, data, g.customer))
     submitted = message.created_on.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"message_id": str(message.id), "to": message.to, "submitted_at": submitted,
             "status": "queued"}, 200

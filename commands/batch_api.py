@@ -105,7 +105,7 @@ def _item(index: int, body: Any) -> SendEmail | DomainError:
 def _queue(items: list[SendEmail | DomainError]) -> list[Any]:
     """Queue the valid items; keep each invalid one's error at its index."""
     valid = tuple(i for i in items if isinstance(i, SendEmail))
-    queued = iter(current_app.extensions["bus"].handle(SendMany(g.customer.id, valid)))
+    queued = iter(current_app.extensions["bus"].handle(SendMany(g.customer.id, valid, g.customer)))
     return [next(queued) if isinstance(item, SendEmail) else item for item in items]
 
 

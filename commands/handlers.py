@@ -10,6 +10,7 @@ from typing import Any
 
 from commands import account
 from commands import delivery_commands
+from commands import health
 from commands import messages
 from commands import suppression_handlers
 from commands import webhook_deliveries
@@ -31,12 +32,19 @@ if TYPE_CHECKING:
 
 def send_email(cmd: SendEmail, bus: Bus) -> Message:
     """Decide whether the customer may send this message and queue it."""
-    customer = bus.app.get(cmd.customer_id, Customer, "customer")
+    customer = _customer(cmd, bus)
     _check_quota(customer, 1, bus)
     message = decide_send(customer, cmd, bus)
     bus.app.save(message)
     _count(customer, 1, bus)
     return message
+
+
+def _customer(cmd: SendEmail | SendMany, bus: Bus) -> Customer:
+    """The sending customer, read only: the one the request authenticated, else loaded."""
+    if isinstance(cmd.customer, Customer) and cmd.customer.id == cmd.customer_id:
+        return cmd.customer
+    return bus.app.get(cmd.customer_id, Customer, "customer", copy=False)
 
 
 def _check_quota(customer: Customer, wanted: int, bus: Bus) -> int:
@@ -58,7 +66,7 @@ def _count(customer: Customer, sent: int, bus: Bus) -> None:
 def send_many(cmd: SendMany, bus: Bus) -> list[Message | DomainError]:
     """Decide each message on its own (one refusal never blocks the others), then queue all
     accepted ones in transactions of up to ``SAVE_CHUNK`` messages."""
-    customer = bus.app.get(cmd.customer_id, Customer, "customer")
+    customer = _customer(cmd, bus)
     allowed = _check_quota(customer, len(cmd.items), bus)
     results: list[Message | DomainError] = []
     for item in cmd.items:
@@ -114,7 +122,7 @@ def _hit(message: Message, user_agent: str, ip: str) -> dict[str, Any]:
 
 def record_open(cmd: RecordOpen, bus: Bus) -> Engagement:
     """Record one open of a message (each hit is a new fact)."""
-    message = bus.app.get_message(cmd.message_id)
+    message = bus.app.get_message(cmd.message_id, copy=False)  # read only
     hit = Engagement(kind="open", **_hit(message, cmd.user_agent, cmd.ip), url=None)
     bus.app.save(hit)
     return hit
@@ -122,7 +130,7 @@ def record_open(cmd: RecordOpen, bus: Bus) -> Engagement:
 
 def record_click(cmd: RecordClick, bus: Bus) -> Engagement:
     """Record one click of a message's link."""
-    message = bus.app.get_message(cmd.message_id)
+    message = bus.app.get_message(cmd.message_id, copy=False)  # read only
     hit = Engagement(kind="click", **_hit(message, cmd.user_agent, cmd.ip), url=cmd.url)
     bus.app.save(hit)
     return hit
@@ -142,6 +150,7 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     RecordClick: record_click,
     SendMany: send_many,
     **delivery_commands.HANDLERS,
+    **health.HANDLERS,
     **suppression_handlers.HANDLERS,
     **webhook_endpoints.HANDLERS,
     **webhook_deliveries.HANDLERS,

@@ -37,14 +37,16 @@ class SendEmail:
     metadata: dict[str, Any] = field(default_factory=dict)
     track_opens: bool | None = None
     track_clicks: bool | None = None
+    # The customer aggregate this request already authenticated (read only), saving a load.
+    customer: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_body(cls, customer_id: UUID, body: dict[str, Any]) -> SendEmail:
+    def from_body(cls, customer_id: UUID, body: dict[str, Any], customer: Any = None) -> SendEmail:
         """Build from a body already loaded by :class:`commands.schemas.SendSchema`."""
         body = dict(body)
         body["from_address"] = body.pop("from_", None)
         body["cc"], body["bcc"] = tuple(body["cc"]), tuple(body["bcc"])
-        return cls(customer_id=customer_id, **body)
+        return cls(customer_id=customer_id, customer=customer, **body)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class SendMany:
 
     customer_id: UUID
     items: tuple[SendEmail, ...]
+    customer: Any = field(default=None, compare=False, repr=False)  # as in SendEmail
 
 
 @dataclass(frozen=True)

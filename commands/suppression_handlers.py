@@ -148,7 +148,7 @@ def check_not_suppressed(bus: Bus, customer_id: UUID, recipients: list[str],
                          domain_id: UUID) -> None:
     """Refuse a send when any recipient is suppressed for this domain."""
     for recipient in recipients:
-        record = bus.app.suppression(customer_id, recipient)
+        record = bus.app.suppression(customer_id, recipient, copy=False)  # read only
         entry = record.blocks(domain_id) if record else None
         if entry is not None:
             raise DomainError(f"{recipient} is suppressed ({entry['source']})",

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.application import Application
+from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import Environment
 
 from event_store.aggregates import ApiKey
@@ -17,11 +18,14 @@ from event_store.aggregates import Message
 from event_store.aggregates import Suppression
 from event_store.errors import NotFound
 from event_store.errors import Unauthorized
+from event_store.group_commit import GroupCommit
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Mapping
 
     from eventsourcing.persistence import ApplicationRecorder
+    from eventsourcing.persistence import Recording
     from eventsourcing.persistence import TrackingRecorder
 
 T = TypeVar("T")
@@ -86,10 +90,31 @@ class EmailEvents(Application[UUID]):
     def __init__(self, env: Mapping[str, Any] | None = None) -> None:
         super().__init__(env)
         self._tracking = self.factory.tracking_recorder()  # created here, under the lock
+        self.observers: list[Callable[[list[Recording[UUID]]], None]] = []  # see _notify
+        self._group = GroupCommit(lambda events: self.events.put(events))
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """Save through :class:`GroupCommit`: concurrent saves share one transaction.
+
+        Same contract as ``Application.save``: returns when the events are durable, raises
+        what the store raised for these events (another thread's conflict never fails them).
+        """
+        if kwargs:  # tracking and other options: the library's own path
+            return super().save(*objs, **kwargs)
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        processing.collect_events(*objs)
+        recordings: list[Recording[UUID]] = self._group.save(processing.events)
+        self._notify(recordings)
+        return recordings
 
     def construct_env(self, name: str, env: Mapping[str, Any] | None = None) -> Environment:
         """Use only the mapping we are given: the composition root owns configuration."""
         return Environment(name, dict(env or {}))
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        """Every save ends here once its events are durable: tell the observers (metrics)."""
+        for observe in self.observers:
+            observe(recordings)
 
     @property
     def recorder_(self) -> ApplicationRecorder:
@@ -100,10 +125,14 @@ class EmailEvents(Application[UUID]):
         """The tracking recorder in the same database, for relay and consumer positions."""
         return self._tracking
 
-    def get(self, aggregate_id: UUID, kind: type[T], what: str) -> T:
-        """Get an aggregate of ``kind`` or raise :class:`NotFound`."""
+    def get(self, aggregate_id: UUID, kind: type[T], what: str, *, copy: bool = True) -> T:
+        """Get an aggregate of ``kind`` or raise :class:`NotFound`.
+
+        ``copy=False`` returns the cached instance itself (no deep copy): only for callers
+        that read it and never trigger events on it.
+        """
         try:
-            aggregate: Any = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id, deepcopy_from_cache=copy)
         except AggregateNotFoundError:
             raise NotFound(f"{what} not found") from None
         if not isinstance(aggregate, kind):
@@ -113,24 +142,26 @@ class EmailEvents(Application[UUID]):
     def customer_for_key_hash(self, key_hash: str) -> Customer:
         """The active customer owning a key hash, or :class:`Unauthorized`."""
         try:
-            index = self.get(ApiKey.create_id(key_hash), ApiKey, "key")
+            index = self.get(ApiKey.create_id(key_hash), ApiKey, "key", copy=False)
         except NotFound:
             raise Unauthorized("invalid API key") from None
         if index.revoked:
             raise Unauthorized("invalid API key")
-        return self.get(index.customer_id, Customer, "customer")
+        return self.get(index.customer_id, Customer, "customer", copy=False)
 
-    def suppression(self, customer_id: UUID, email: str) -> Suppression | None:
+    def suppression(self, customer_id: UUID, email: str, *, copy: bool = True) -> Suppression | None:
         """The suppression record of an address, or None if it was never suppressed."""
         try:
-            found: Any = self.repository.get(Suppression.create_id(customer_id, email))
+            found: Any = self.repository.get(Suppression.create_id(customer_id, email),
+                                             deepcopy_from_cache=copy)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, Suppression) else None
 
-    def get_message(self, message_id: UUID, customer_id: UUID | None = None) -> Message:
+    def get_message(self, message_id: UUID, customer_id: UUID | None = None, *,
+                    copy: bool = True) -> Message:
         """A customer's message, or :class:`NotFound` (also for another customer's)."""
-        message = self.get(message_id, Message, "message")
+        message = self.get(message_id, Message, "message", copy=copy)
         if customer_id is not None and message.customer_id != customer_id:
             raise NotFound("message not found")
         return message

@@ -25,6 +25,8 @@ VARIABLES = {
     "MAILERLOGIC_KAFKA_TOPIC": "the event topic (default mailerlogic.events)",
     "MAILERLOGIC_KAFKA_PARTITIONS": "partitions when the relay creates the topic (default 4)",
     "MAILERLOGIC_API_WORKERS": "gunicorn worker processes of `mailerlogic api` (default 2)",
+    "MAILERLOGIC_API_THREADS": "request threads per API worker process (default 1: sync workers; "
+                               "above 1, concurrent requests' saves share one commit)",
     "MAILERLOGIC_LOG_LEVEL": "DEBUG, INFO, WARNING... (default INFO)",
     "MAILERLOGIC_SPF_INCLUDE": "the SPF include customers publish (default spf.mailerlogic.invalid)",
     "MAILERLOGIC_SMTP_HOST": "host name shown in SMTP credentials (default: the public URL's host)",
@@ -75,6 +77,7 @@ class Settings:
     kafka_topic: str
     kafka_partitions: int
     api_workers: int
+    api_threads: int
     log_level: str
     fault_injection: dict[str, int]
     spf_include: str
@@ -104,6 +107,7 @@ class Settings:
             kafka_topic=env.get("MAILERLOGIC_KAFKA_TOPIC") or "mailerlogic.events",
             kafka_partitions=int(env.get("MAILERLOGIC_KAFKA_PARTITIONS") or 4),
             api_workers=int(env.get("MAILERLOGIC_API_WORKERS") or 2),
+            api_threads=int(env.get("MAILERLOGIC_API_THREADS") or 1),
             log_level=(env.get("MAILERLOGIC_LOG_LEVEL") or "INFO").upper(),
             fault_injection=faults.parse(env.get("MAILERLOGIC_FAULT_INJECTION")),
             spf_include=env.get("MAILERLOGIC_SPF_INCLUDE") or "spf.mailerlogic.invalid",

@@ -133,10 +133,19 @@ def run_api(settings: Settings, workers: int | None = None) -> None:
         raise SystemExit("chdb can be opened by one process only: set CLICKHOUSE_URL, "
                          "or use `mailerlogic run-all` for the embedded default")
 
+    import os
+
+    from mailerlogic.metrics import use_directory
+
+    use_directory(settings.data_dir / "metrics" / f"api-{settings.port}", os.environ)  # workers share it
+
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"127.0.0.1:{settings.port}")
             self.cfg.set("workers", workers or settings.api_workers)
+            if settings.api_threads > 1:  # threads: concurrent saves share a group commit
+                self.cfg.set("worker_class", "gthread")
+                self.cfg.set("threads", settings.api_threads)
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 10)
 
@@ -147,7 +156,9 @@ def run_api(settings: Settings, workers: int | None = None) -> None:
 
 
 def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
-    """API, relay (with Kafka), projector, delivery and webhooks in one process: the embedded default.
+    """API, relay (with Kafka), projector, delivery, webhooks and the scheduler in one process.
+
+    This is the embedded default (and the only place the scheduler runs on chdb).
 
     A background worker that fails stops the whole process with exit status 1, so a
     supervisor restarts it (nothing is committed past the failure).
@@ -155,6 +166,7 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     from werkzeug.serving import make_server
 
     from mailerlogic.delivery import run_delivery
+    from mailerlogic.scheduler import run_scheduler
     from mailerlogic.webhooks import run_webhooks
 
     events = build_events(settings)
@@ -166,6 +178,7 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
         jobs.append(("relay", lambda: run_relay(settings, stop, events)))
     jobs.append(("delivery", lambda: run_delivery(settings, stop, events)))
     jobs.append(("webhooks", lambda: run_webhooks(settings, stop, events)))
+    jobs.append(("scheduler", lambda: run_scheduler(settings, stop, events, clickhouse)))
     workers = [threading.Thread(target=_supervised, args=(job, stop, failed), name=name)
                for name, job in jobs]
     server = make_server("127.0.0.1", settings.port, make_app(settings, events, clickhouse),
