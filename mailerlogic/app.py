@@ -29,6 +29,7 @@ from mailerlogic import ops
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import month_usage
 from read_api import api as read_api
+from read_api import unsubscribes_api
 from read_api.params import BadParam
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailerlogic.api")
 AUTHENTICATED = {"commands", "commands_v1", "batch", "batch_v1", "account", "account_v1", "suppression",
                  "suppression_v1", "webhooks_api", "webhooks_api_v1", "read_api", "read_api_v1"}
+AUTHENTICATED |= {"unsubscribes", "unsubscribes_v1"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
@@ -65,7 +67,7 @@ def create_app(
                           ratelimit=rate_limiter or open_rate_limiter(settings.event_store_url,
                                                                       settings.data_dir))
     for blueprint in (write_api.bp, batch_api.bp, account_api.bp, suppression_api.bp, webhooks_api.bp,
-                      read_api.bp,
+                      read_api.bp, unsubscribes_api.bp,
                       suppression_api.webhooks):
         app.register_blueprint(blueprint, url_prefix="/api")
         app.register_blueprint(blueprint, url_prefix="/api/v1", name=f"{blueprint.name}_v1")
