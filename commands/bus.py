@@ -11,6 +11,10 @@ from typing import Any
 from event_store.errors import DomainError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+    from uuid import UUID
+
     import dns.resolver
 
     from commands.quota import UsageCache
@@ -27,6 +31,8 @@ class Deps:
     spf_include: str = "spf.mailerlogic.invalid"
     resolver: Callable[[], dns.resolver.Resolver] | None = None
     usage: UsageCache | None = None  # emails accepted this month, per customer
+    # §7 outbound totals of (customer_id, start, end): the health score's input (read side).
+    health_totals: Callable[[UUID, datetime, datetime], Mapping[str, int | float]] | None = None
 
 
 class Bus:

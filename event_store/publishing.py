@@ -9,6 +9,10 @@ global): ``unsubscribed`` (the recipient or the customer asked; counted by the s
 ``suppressed`` (automatic: hard bounce or complaint; the ``bounced``/``complained`` events are
 what the statistics count) and ``resubscribed`` (the entry of that scope was removed). The first
 two also carry ``suppression_id`` (the entry id the API shows), ``source`` and ``reason``.
+
+``health_scored`` is one health-score calculation (spec §11) with a flat payload: the shown
+rates, ``overall_score``, ``reputation_grade``, ``status``, the input counts of the window,
+``<component>_value|score|weight|band`` for each component, ``window_start``/``window_end``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from typing import Any
 from uuid import UUID
 
 from event_store.aggregates import Engagement
+from event_store.aggregates import HealthScore
 from event_store.aggregates import Message
 from event_store.aggregates import Suppression
 from event_store.aggregates.engagement import KINDS
 from event_store.aggregates.suppression import AUTOMATIC_SOURCES
 from event_store.envelope import Envelope
 from event_store.envelope import event_id_for
+from event_store.envelope import format_ts
 
 _QUEUED_FIELDS = ("to", "from_address", "subject", "tag", "metadata", "domain", "domain_id")
 _HIT_FIELDS = ("recipient", "from_address", "domain", "domain_id", "tag", "user_agent", "ip",
@@ -77,6 +83,17 @@ def _resubscribed(event: Any) -> dict[str, Any]:
     return {"recipient": event.email, "domain_id": _jsonable(event.domain_id)}
 
 
+def _health_scored(event: Any) -> dict[str, Any]:
+    # Flat numbers (and grade, status, bands), so ClickHouse 18.16 reads them with
+    # visitParamExtract*: the shown rates, the input counts, each component's figures.
+    counts = {k: v for k, v in event.totals.items() if not k.endswith("_rate")}
+    parts = {f"{c['name']}_{key}": c[key] for c in event.components
+             for key in ("value", "score", "weight", "band")}
+    return {"overall_score": event.overall_score, "reputation_grade": event.reputation_grade,
+            "status": event.status, **event.rates, **counts, **parts,
+            "window_start": format_ts(event.window_start), "window_end": format_ts(event.window_end)}
+
+
 def _message_id(event: Any) -> UUID:
     return event.originator_id  # type: ignore[no-any-return]
 
@@ -95,6 +112,7 @@ PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID | None], Callable[[Any], d
     Suppression.Added: ("unsubscribed", lambda e: e.email_id, _unsubscribed),
     Suppression.Removed: ("resubscribed", _no_message, _resubscribed),
     Engagement.Recorded: ("", lambda e: e.email_id, _hit),
+    HealthScore.Calculated: ("health_scored", _no_message, _health_scored),
 }
 
 

@@ -98,6 +98,15 @@ def consume(name: str) -> None:
     run_projector(_settings(), stop_on_signals())
 
 
+@main.command()
+def scheduler() -> None:
+    """Run the daily jobs (health scores) at start and once per UTC day, until SIGTERM."""
+    from mailerlogic.processes import stop_on_signals
+    from mailerlogic.scheduler import run_scheduler
+
+    run_scheduler(_settings(), stop_on_signals())
+
+
 @main.command("run-all")
 def run_all() -> None:
     """API, relay and consumers in one process (the embedded default)."""

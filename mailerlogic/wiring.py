@@ -45,7 +45,19 @@ def build_bus(settings: Settings, events: EmailEvents,
     resolver = functools.cache(lambda: make_resolver(settings.dns_nameservers))
     usage = UsageCache(lambda customer_id: month_usage(clickhouse(), customer_id)) if clickhouse else None
     return Bus(events, Deps(secret_key=settings.secret_key, spf_include=settings.spf_include,
-                            resolver=resolver, usage=usage))
+                            resolver=resolver, usage=usage,
+                            health_totals=health_totals(clickhouse) if clickhouse else None))
+
+
+def health_totals(clickhouse: Callable[[], ClickHouse]
+                  ) -> Callable[[UUID, datetime, datetime], dict[str, int | float]]:
+    """The health score's input: §7 outbound totals of a customer in [start, end)."""
+    from read_api.views import outbound_totals
+
+    def totals(customer_id: UUID, start: datetime, end: datetime) -> dict[str, int | float]:
+        return outbound_totals(clickhouse(), customer_id=customer_id, start=start, end=end)
+
+    return totals
 
 
 def month_usage(client: ClickHouse, customer_id: UUID) -> int:
