@@ -26,7 +26,9 @@ from commands.ratelimit import headers as ratelimit_headers
 from commands.ratelimit import open_rate_limiter
 from event_store.errors import DomainError
 from event_store.errors import Unauthorized
+from mailerlogic import metrics
 from mailerlogic import ops
+from mailerlogic.apidoc import views as apidoc
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import month_usage
 from read_api import api as read_api
@@ -79,6 +81,9 @@ def create_app(
     app.register_blueprint(suppression_api.links, url_prefix="/track")
     app.register_blueprint(read_api.ops)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(apidoc.bp, url_prefix="/api")  # the reference: public
+    app.register_blueprint(apidoc.bp, url_prefix="/api/v1", name="apidoc_v1")
+    metrics.install(app, events)  # first before_request: refused requests are timed too
     app.before_request(_before)
     app.after_request(_after)
     _register_errors(app)

@@ -1,0 +1,1 @@
+"""The API reference (spec §16): ``/api/openapi.json`` and the browsable ``/api/docs`` page."""

@@ -1,0 +1,124 @@
+"""The OpenAPI 3 document of an app, built with apispec from its url_map and the registry.
+
+Every rule of the url_map but ``static`` becomes one operation per method: its summary and
+description from the view's docstring, its schemas from :data:`mailerlogic.apidoc.registry.DOCS`
+(generated from the marshmallow schemas), its security from the authenticated blueprints.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import TYPE_CHECKING
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from mailerlogic.apidoc import components
+from mailerlogic.apidoc.registry import DOCS
+from mailerlogic.apidoc.registry import Doc
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from flask import Flask
+    from werkzeug.routing import Rule
+
+_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_IGNORED_METHODS = {"HEAD", "OPTIONS"}
+
+
+def endpoint_key(endpoint: str) -> str:
+    """The registry key of an endpoint: its ``/api/v1`` twin shares the ``/api`` entry."""
+    blueprint, dot, view = endpoint.rpartition(".")
+    return f"{blueprint.removesuffix('_v1')}{dot}{view}"
+
+
+def openapi_path(rule: str) -> str:
+    """``/a/<kind>/<path:email>`` -> ``/a/{kind}/{email}``."""
+    return _ARGUMENT.sub(r"{\1}", rule)
+
+
+def routes(app: Flask) -> list[tuple[str, str, Rule]]:
+    """``(path, method, rule)`` of every documented route, sorted (``static`` excluded)."""
+    found = [(openapi_path(rule.rule), method.lower(), rule) for rule in app.url_map.iter_rules()
+             if rule.endpoint != "static" for method in rule.methods or ()
+             if method not in _IGNORED_METHODS]
+    return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def build(app: Flask, *, authenticated: Collection[str], server: str) -> dict[str, Any]:
+    """The whole document as a dict (valid OpenAPI 3.0)."""
+    spec = APISpec(title="MailerLogic API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin(schema_name_resolver=components.schema_name)],
+                   info={"description": components.OVERVIEW}, servers=[{"url": server}])
+    components.register(spec)
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, rule in routes(app):
+        blueprint = rule.endpoint.rpartition(".")[0]
+        view = app.view_functions[rule.endpoint]
+        operation = _operation(rule, method, view, blueprint in authenticated)
+        paths.setdefault(path, {})[method] = operation
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _docstring(view: Any) -> tuple[str, str]:
+    text = inspect.getdoc(view) or view.__name__.replace("_", " ")
+    summary, _, rest = text.partition("\n")
+    return summary.strip(), rest.strip()
+
+
+def _operation(rule: Rule, method: str, view: Any, authenticated: bool) -> dict[str, Any]:
+    key = endpoint_key(rule.endpoint)
+    doc = DOCS.get(key)
+    summary, description = _docstring(view)
+    twin = len(rule.methods - _IGNORED_METHODS) > 1 if rule.methods else False
+    operation: dict[str, Any] = {
+        "operationId": rule.endpoint.replace(".", "_") + (f"_{method}" if twin else ""),
+        "summary": summary, "tags": [doc.tag if doc else "Undocumented"],
+        "security": components.API_KEY if authenticated else [],
+    }
+    if description:
+        operation["description"] = description
+    if doc is None:
+        operation["x-undocumented"] = True
+        doc = Doc("Undocumented")
+    operation["parameters"] = _parameters(rule, doc, method)
+    if doc.body is not None and method in ("post", "put", "patch"):
+        operation["requestBody"] = {"required": True, "content": {
+            media: {"schema": doc.body} for media in doc.body_media}}
+        if doc.example is not None:
+            operation["requestBody"]["content"]["application/json"]["example"] = dict(doc.example)
+    operation["responses"] = _responses(doc, method, authenticated)
+    return operation
+
+
+def _parameters(rule: Rule, doc: Doc, method: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = [
+        {"in": "path", "name": name, "required": True,
+         "schema": dict(doc.path.get(name, {"type": "string"}))}
+        for name in _ARGUMENT.findall(rule.rule)]
+    if doc.query is not None and method in ("get", "delete"):
+        found.append({"in": "query", "schema": doc.query})
+    found += [{"in": "header", "name": name, "required": True, "description": meaning,
+               "schema": {"type": "string"}} for name, meaning in doc.headers.items()]
+    return found
+
+
+def _responses(doc: Doc, method: str, authenticated: bool) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": components.SUCCESS.get(doc.status, "Success"),
+                               "headers": components.headers(authenticated, doc.status)}
+    if doc.media:
+        success["content"] = {doc.media: {"schema": doc.answer if doc.answer is not None
+                                          else components.raw_schema(doc.media)}}
+    errors = set(doc.errors)
+    if doc.body is not None and method in ("post", "put", "patch"):
+        errors |= {400, 413} | ({415} if "application/json" in doc.body_media else set())
+    if authenticated:
+        errors |= {401, 429}
+    answers: dict[str, Any] = {str(doc.status): success}
+    answers.update({str(status): components.error_response(status) for status in sorted(errors)})
+    return answers

@@ -1,0 +1,132 @@
+"""What the API document says about each endpoint beyond its route and docstring: one line each.
+
+Keys are endpoint names without the ``_v1`` twin suffix (``account.profile`` documents both
+``/api/customer/profile`` and ``/api/v1/customer/profile``). The summary is the first line of the
+view's docstring; the route, its methods and path parameters come from the app's url_map; whether
+an API key is needed comes from ``mailerlogic.app.AUTHENTICATED``. A route without an entry here
+is still listed, marked ``x-undocumented``, and the coverage test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from marshmallow import Schema
+from marshmallow import fields
+
+from commands.batch_api import BulkSchema
+from commands.schemas import DomainChangeSchema
+from commands.schemas import DomainSchema
+from commands.schemas import ProfileSchema
+from commands.schemas import SendSchema
+from commands.suppression_api import ContentSchema
+from commands.suppression_api import UnsubscribeSchema
+from commands.webhooks_api import WebhookSchema
+from mailerlogic.apidoc import account_answers as a
+from mailerlogic.apidoc import common as c
+from mailerlogic.apidoc import read_answers as r
+from mailerlogic.apidoc import write_answers as w
+from read_api.series import KINDS
+
+SchemaRef = type[Schema] | Schema
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One endpoint's documentation: tag, bodies, query, extra statuses, media types."""
+
+    tag: str
+    answer: SchemaRef | None = None  # JSON body of the success answer
+    status: int = 200
+    body: SchemaRef | Mapping[str, Any] | None = None  # JSON request body, or a raw OpenAPI schema
+    query: SchemaRef | None = None
+    errors: tuple[int, ...] = ()  # beyond the automatic ones (400/415 with a body, 401/429 with a key)
+    path: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # path parameter schemas
+    media: str = "application/json"  # of the success answer
+    body_media: tuple[str, ...] = ("application/json",)
+    headers: Mapping[str, str] = field(default_factory=dict)  # required request headers -> meaning
+    example: Mapping[str, Any] | None = None  # of the JSON request body
+
+
+UUID = {"type": "string", "format": "uuid"}
+DOMAIN = {"domain_id": UUID}
+WEBHOOK = {"endpoint_id": UUID}
+TOKEN = {"token": {"type": "string", "description": "signed token from the message"}}
+_SIGNED = {"X-MailerLogic-Timestamp": "Unix seconds; refused when more than 300 s away from now",
+           "X-MailerLogic-Signature": "v1=<hex HMAC-SHA256 of '<timestamp>.' + raw body>, "
+                                      "comma-separated for key rotation"}
+_REPORT_MEDIA = ("application/json", "multipart/report", "message/delivery-status", "message/rfc822")
+_REPORT_BODY = {"oneOf": [{"$ref": "#/components/schemas/JsonReport"},
+                          {"type": "array", "items": {"$ref": "#/components/schemas/JsonReport"}}]}
+
+
+_MAIL = {"to": "ada@example.org", "subject": "Welcome", "text": "Hello Ada", "tag": "welcome"}
+_BULK = {"subject": "Hi {{name}}", "text": "Hello {{name}}", "recipients": [
+    {"email": "ada@example.org", "vars": {"name": "Ada"}}]}
+
+
+class ResubscribeQuery(Schema):
+    """Which unsubscribe to remove."""
+
+    domain_id = fields.UUID(metadata={"description": "the domain-scoped entry; omit for the global one"})
+
+
+DOCS: dict[str, Doc] = {
+    # Sending (§3)
+    "commands.send": Doc("Sending", w.Queued, body=SendSchema, errors=(403, 413, 422), example=_MAIL),
+    "batch.batch": Doc("Sending", w.BatchResult, body=w.BatchRequest, errors=(403, 413),
+                         example={"emails": [_MAIL]}),
+    "batch.bulk_send": Doc("Sending", w.BulkResult, body=BulkSchema, errors=(403, 413), example=_BULK),
+    # Profile (§4) and SMTP (§5)
+    "account.profile": Doc("Profile", a.ProfileAnswer),
+    "account.change_profile": Doc("Profile", a.ProfileAnswer, body=ProfileSchema),
+    "account.rotate_key": Doc("Profile", a.KeyRotated),
+    "account.smtp_credentials": Doc("SMTP", a.SmtpAnswer),
+    "account.rotate_smtp": Doc("SMTP", a.SmtpRotated),
+    # Sending domains (§6)
+    "account.add_domain": Doc("Domains", a.DomainAnswer, 201, DomainSchema, errors=(409, 422)),
+    "account.list_domains": Doc("Domains", a.DomainList),
+    "account.get_domain": Doc("Domains", a.DomainAnswer, errors=(404,), path=DOMAIN),
+    "account.change_domain": Doc("Domains", a.DomainAnswer, body=DomainChangeSchema, errors=(404,),
+                                 path=DOMAIN),
+    "account.remove_domain": Doc("Domains", c.Removed, errors=(404,), path=DOMAIN),
+    "account.verify_domain": Doc("Domains", a.DomainAnswer, errors=(404,), path=DOMAIN),
+    # Statistics (§7)
+    "read_api.outbound": Doc("Statistics", r.OutboundTotals, query=r.StatsQuery, errors=(400,)),
+    "read_api.outbound_series": Doc("Statistics", r.Series, query=r.SeriesQuery, errors=(400, 404),
+                                    path={"kind": {"type": "string", "enum": list(KINDS)}}),
+    # Unsubscribes (§10)
+    "suppression.unsubscribe": Doc("Unsubscribes", w.Unsubscribed, 201, UnsubscribeSchema,
+                                   errors=(409,)),
+    "suppression.resubscribe": Doc("Unsubscribes", w.Resubscribed, query=ResubscribeQuery,
+                                   errors=(404,), path={"email": {"type": "string", "format": "email"}}),
+    # Content scoring (§12)
+    "suppression.content_score": Doc("Content", w.ContentScore, body=ContentSchema,
+                                     example={"subject": "FREE MONEY!!!", "text": "Click now"}),
+    # Tracking (§13): public
+    "tracking.open_pixel": Doc("Tracking", media="image/gif", path=TOKEN, errors=(404,)),
+    "tracking.click": Doc("Tracking", status=302, media="", path=TOKEN, errors=(404,)),
+    "unsubscribe_links.unsubscribe_link": Doc("Tracking", media="text/html", path=TOKEN, errors=(404,),
+                                              body_media=("application/x-www-form-urlencoded",)),
+    # Inbound webhooks (§14): signed, no API key
+    "webhooks.inbound_report": Doc("Inbound webhooks", w.ReportsAccepted, body=_REPORT_BODY,
+                                   body_media=_REPORT_MEDIA, errors=(400, 401, 404, 413, 415),
+                                   headers=_SIGNED, path={"kind": {"type": "string",
+                                                                   "enum": ["bounce", "complaint"]}}),
+    # Outbound webhooks (§15)
+    "webhooks_api.add": Doc("Outbound webhooks", w.WebhookCreated, 201, WebhookSchema, errors=(422,)),
+    "webhooks_api.list_all": Doc("Outbound webhooks", w.WebhookList),
+    "webhooks_api.get_one": Doc("Outbound webhooks", w.WebhookAnswer, errors=(404,), path=WEBHOOK),
+    "webhooks_api.change": Doc("Outbound webhooks", w.WebhookAnswer, body=WebhookSchema(partial=True),
+                               errors=(404,), path=WEBHOOK),
+    "webhooks_api.remove": Doc("Outbound webhooks", c.Removed, errors=(404,), path=WEBHOOK),
+    # Operations (§16): public
+    "ops.healthz": Doc("Operations", c.Status),
+    "readiness.readyz": Doc("Operations", c.Readiness, errors=(503,)),
+    "apidoc.openapi": Doc("Operations", media="application/json"),
+    "apidoc.docs_page": Doc("Operations", media="text/html"),
+    "metrics.metrics": Doc("Operations", media="text/plain"),
+}
