@@ -99,7 +99,8 @@ POOR_BODY = {
     },
     "insights": {
         "status": "poor",
-        "summary": "Health is poor at 61.0/100 (grade D); the weakest area is complaint (complaint rate 0.53%).",
+        "summary": "Health is poor at 61.0/100 (grade D); the weakest area is complaint "
+                   "(complaint rate 0.53%).",
         "recommendations": RECOMMENDATIONS,
     },
     "benchmarks": {
