@@ -3,7 +3,7 @@
 It lives in ``projections`` (the shared pure layer) so that the write side (``commands.health``
 calculates and records each score as an event) and the read side can both use it. The inputs
 are the totals of the last :data:`WINDOW` (30 days), as ``read_api.views.outbound_totals``
-returns them.
+returns them. The words (summary, recommendations, alarms) are in :mod:`projections.health_insights`.
 
 Five components, each scored 0-100 by a piecewise-linear ramp through three anchors
 (good -> 100, average -> 50, poor -> 0, linear between, clamped), then weighted (sum 100).
@@ -44,6 +44,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from typing import Any
 
+from projections import health_insights as insights
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
@@ -79,13 +81,6 @@ class Rule:
     poor: float
 
 
-ADVICE = {
-    "bounce": "remove hard-bounced and invalid addresses and validate lists before sending",
-    "complaint": "send only to opted-in recipients, make unsubscribing easy and send less often",
-    "delivery": "check SPF, DKIM and DMARC on your sending domains and stop sending to failing addresses",
-    "opens": "improve subject lines and sender name, and send to recently engaged recipients",
-    "clicks": "give each email one clear call to action and target content to each segment",
-}
 RULES = (
     Rule("bounce", "bounce_rate", 35, 2.0, 5.0, 10.0),
     Rule("complaint", "complaint_rate", 35, 0.1, 0.5, 1.0),
@@ -169,13 +164,13 @@ def score(totals: Mapping[str, int | float]) -> HealthScore:
     components = tuple(_component(rule, values[rule.metric]) for rule in RULES)
     overall = _half_up(sum(c.score * c.weight for c in components) / 100)
     grade, status = grade_for(overall)
-    alarms = _alarms(values)
+    alarms = insights.alarms(values)
     status = "critical" if alarms else status
     # The shown rates are the §7 figures, but delivery may use its fallback.
     rates = {**values, "open_rate": float(totals["open_rate"]), "click_rate": float(totals["click_rate"])}
     weak = [(rule, c) for rule, c in zip(RULES, components, strict=True) if c.band != "good"]
-    recommendations = tuple(_advice(rule, c) for rule, c in weak)
-    summary = _summary(overall, grade, status, alarms, components)
+    recommendations = tuple(insights.advice(rule, c) for rule, c in weak)
+    summary = insights.summary(overall, grade, status, alarms, components)
     return HealthScore(overall, grade, status, summary, recommendations, rates, components)
 
 
@@ -230,30 +225,3 @@ def _half_up(value: float) -> float:
 def _component(rule: Rule, value: float) -> Component:
     points = round(ramp(value, rule.good, rule.average, rule.poor), 2)
     return Component(rule.name, rule.metric, value, points, rule.weight, band(rule, value))
-
-
-def _alarms(values: Mapping[str, float]) -> list[str]:
-    bounce, complaint = values["bounce_rate"], values["complaint_rate"]
-    alarms = [f"bounce rate {bounce}% is above 10%, where sending may be paused"] if bounce > 10 else []
-    if complaint > 1:
-        alarms.append(f"complaint rate {complaint}% is above 1%, where the account may be suspended")
-    return alarms
-
-
-def _advice(rule: Rule, component: Component) -> str:
-    target = f"{'under' if rule.poor > rule.good else 'at least'} {rule.good}%"
-    metric = rule.metric.replace("_", " ").capitalize()
-    return f"{metric} is {component.value}% ({component.band}): {ADVICE[rule.name]}, to get it {target}."
-
-
-def _summary(
-    overall: float, grade: str, status: str, alarms: list[str], components: tuple[Component, ...]
-) -> str:
-    if alarms:
-        return f"Critical: {' and '.join(alarms)}."
-    head = f"Health is {status} at {overall}/100 (grade {grade})"
-    weak = [c for c in components if c.band != "good"]
-    if not weak:
-        return f"{head}, with every component in its good band."
-    worst = max(weak, key=lambda c: (100 - c.score) * c.weight)  # the most points lost
-    return f"{head}; the weakest area is {worst.name} ({worst.metric.replace('_', ' ')} {worst.value}%)."
