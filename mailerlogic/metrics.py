@@ -26,7 +26,6 @@ from flask import Response
 from flask import current_app
 from flask import g
 from flask import request
-from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter
 from prometheus_client import Histogram
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 _MULTIPROCESS: dict[str, str] = {}  # "dir" once use_directory ran (inherited by forked workers)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the classic format every scraper reads
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -152,4 +152,4 @@ def _observe(response: Response) -> Response:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus metrics: requests, latency, events appended, reader lag (keep it off the public net)."""
-    return Response(current_app.extensions["metrics"].render(), content_type=CONTENT_TYPE_LATEST)
+    return Response(current_app.extensions["metrics"].render(), content_type=CONTENT_TYPE)

@@ -28,6 +28,7 @@ from commands.webhooks_api import WebhookSchema
 from mailerlogic.apidoc import account_answers as a
 from mailerlogic.apidoc import common as c
 from mailerlogic.apidoc import read_answers as r
+from mailerlogic.apidoc import read_lists as rl
 from mailerlogic.apidoc import write_answers as w
 from read_api.series import KINDS
 
@@ -103,6 +104,12 @@ DOCS: dict[str, Doc] = {
                                    errors=(409,)),
     "suppression.resubscribe": Doc("Unsubscribes", w.Resubscribed, query=ResubscribeQuery,
                                    errors=(404,), path={"email": {"type": "string", "format": "email"}}),
+    "unsubscribes.list_unsubscribes": Doc("Unsubscribes", rl.UnsubscribeList, query=rl.UnsubscribeQuery,
+                                          errors=(400,)),
+    # Health score (§11)
+    "health.health_score": Doc("Health score", rl.HealthAnswer, errors=(404, 503)),
+    "health.refresh": Doc("Health score", rl.HealthRefreshed, errors=(404, 503)),
+    "health_history.health_history": Doc("Health score", rl.History, query=rl.HistoryQuery, errors=(400,)),
     # Content scoring (§12)
     "suppression.content_score": Doc("Content", w.ContentScore, body=ContentSchema,
                                      example={"subject": "FREE MONEY!!!", "text": "Click now"}),
