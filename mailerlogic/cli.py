@@ -126,6 +126,34 @@ def init_clickhouse() -> None:
     click.echo("ClickHouse schema is up to date")
 
 
+@main.command()
+@click.option("--dry-run", is_flag=True, help="List the partitions that would go; drop nothing.")
+def retention(dry_run: bool) -> None:
+    """Drop the monthly event partitions older than the longest retention (aggregates stay)."""
+    from datetime import UTC
+    from datetime import datetime
+
+    from mailerlogic.retention import drop_expired
+    from mailerlogic.retention import report_lines
+    from mailerlogic.wiring import build_clickhouse
+
+    settings = _settings()
+    try:
+        client = build_clickhouse(settings)
+    except RuntimeError as exc:  # chdb opens in one process only
+        if settings.clickhouse_url is not None:
+            raise
+        raise click.ClickException(
+            f"cannot open the embedded ClickHouse in {settings.data_dir} ({exc}); if "
+            "`mailerlogic run-all` is running, its scheduler applies retention daily") from None
+    try:
+        run = drop_expired(client, settings, datetime.now(UTC), dry_run=dry_run)
+    finally:
+        client.close()
+    for line in report_lines(run):
+        click.echo(line)
+
+
 def _print_quickstart(settings: Settings) -> None:
     base = f"http://127.0.0.1:{settings.port}"
     click.echo(f"""

@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 
 from mailerlogic import faults
 
+# Event-data retention defaults: the tiers' retention_days (event_store/aggregates/customer.py).
+RETENTION_DAYS, ENTERPRISE_RETENTION_DAYS = 90, 365
+
 VARIABLES = {
     "MAILERLOGIC_DATA_DIR": "where embedded data lives (default ./var)",
     "EVENT_STORE_URL": "postgresql://user:password@host:port/db (default: SQLite in the data dir)",
@@ -35,6 +38,8 @@ VARIABLES = {
     "MAILERLOGIC_RETRY_SCHEDULE": "delivery retries, seconds: first=60,factor=2,max=3600,budget=86400",
     "MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE": "webhook retries, seconds: first=30,factor=2,max=3600,budget=86400",
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
+    "MAILERLOGIC_RETENTION_DAYS": "days of event data kept for starter/professional (default 90)",
+    "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS": "days of event data kept for enterprise (default 365)",
 }
 
 
@@ -54,6 +59,16 @@ def _secret(env: Mapping[str, str], name: str, data_dir: Path, filename: str) ->
             pass
         tmp.unlink()
     return path.read_text().strip().encode()
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of days from 1 to 36500, or ``default`` when unset."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 36500:
+        raise ValueError(f"{name} must be a whole number of days from 1 to 36500, not {text!r}")
+    return int(text)
 
 
 def _flag(value: str | None) -> bool:
@@ -85,6 +100,8 @@ class Settings:
     webhooks_allow_private: bool
     retry_schedule: str | None
     webhook_retry_schedule: str | None = None
+    retention_days: int = RETENTION_DAYS
+    enterprise_retention_days: int = ENTERPRISE_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +132,9 @@ class Settings:
             webhooks_allow_private=_flag(env.get("MAILERLOGIC_WEBHOOKS_ALLOW_PRIVATE")),
             retry_schedule=env.get("MAILERLOGIC_RETRY_SCHEDULE") or None,
             webhook_retry_schedule=env.get("MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE") or None,
+            retention_days=_days(env, "MAILERLOGIC_RETENTION_DAYS", RETENTION_DAYS),
+            enterprise_retention_days=_days(env, "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS",
+                                            ENTERPRISE_RETENTION_DAYS),
         )
 
     @property
