@@ -19,6 +19,11 @@ _RESERVED_HEADERS = {"from", "to", "cc", "bcc", "subject", "reply-to", "message-
                      "dkim-signature", "list-unsubscribe", "list-unsubscribe-post"}
 
 
+def _about(text: str) -> dict[str, str]:
+    """Field metadata for the API reference (``mailerlogic.apidoc``)."""
+    return {"description": text}
+
+
 def _no_line_breaks(value: str) -> None:
     if "\r" in value or "\n" in value:
         raise ValidationError("must not contain line breaks")
@@ -32,20 +37,24 @@ class SendSchema(Schema):
 
     to = fields.Email(required=True)
     subject = fields.String(required=True, validate=[validate.Length(1, 998), _no_line_breaks])
-    html = fields.String(load_default=None)
-    text = fields.String(load_default=None)
-    domain = fields.String(load_default=None, validate=validate.Length(1, 253))
-    from_ = fields.Email(data_key="from", load_default=None)
+    html = fields.String(load_default=None, metadata=_about("HTML part, at most 1 MB; html or text required"))
+    text = fields.String(load_default=None, metadata=_about("plain-text part, at most 1 MB"))
+    domain = fields.String(load_default=None, validate=validate.Length(1, 253),
+                           metadata=_about("a sending domain of yours; default: your first verified one"))
+    from_ = fields.Email(data_key="from", load_default=None,
+                         metadata=_about("default noreply@<domain>; must be on the sending domain"))
     reply_to = fields.Email(load_default=None)
     cc = fields.List(fields.Email(), load_default=list)
-    bcc = fields.List(fields.Email(), load_default=list)
+    bcc = fields.List(fields.Email(), load_default=list,
+                      metadata=_about(f"to + cc + bcc: at most {MAX_RECIPIENTS} recipients"))
     headers = fields.Dict(keys=fields.String(), values=fields.String(validate=_no_line_breaks),
-                          load_default=dict)
-    tag = fields.String(load_default=None, validate=[validate.Length(1, 128), _no_line_breaks])
+                          load_default=dict, metadata=_about("custom headers, sent with the mail"))
+    tag = fields.String(load_default=None, validate=[validate.Length(1, 128), _no_line_breaks],
+                        metadata=_about("for analytics filters"))
     metadata = fields.Dict(keys=fields.String(validate=validate.Length(1, 128)),
-                           load_default=dict)
-    track_opens = fields.Boolean(load_default=None)
-    track_clicks = fields.Boolean(load_default=None)
+                           load_default=dict, metadata=_about("stored with the message, not sent; < 10 kB"))
+    track_opens = fields.Boolean(load_default=None, metadata=_about("default: the domain/account setting"))
+    track_clicks = fields.Boolean(load_default=None, metadata=_about("default: the domain/account setting"))
 
     @validates_schema
     def _check(self, data: dict[str, Any], **_: Any) -> None:

@@ -73,8 +73,9 @@ def test_send_is_described_from_its_marshmallow_schema(doc: dict[str, Any]) -> N
     assert body["schema"] == {"$ref": "#/components/schemas/SendRequest"}
     schema = doc["components"]["schemas"]["SendRequest"]
     assert sorted(schema["required"]) == ["subject", "to"]
-    assert schema["properties"]["from"] == {"type": "string", "format": "email", "default": None,
-                                            "nullable": True}
+    assert schema["properties"]["from"] == {
+        "type": "string", "format": "email", "default": None, "nullable": True,
+        "description": "default noreply@<domain>; must be on the sending domain"}
     assert schema["properties"]["subject"]["maxLength"] == 998
     assert sorted(send["responses"]) == ["200", "400", "401", "403", "413", "415", "422", "429"]
     ok = send["responses"]["200"]
