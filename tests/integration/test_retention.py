@@ -109,6 +109,19 @@ def test_dry_run_drops_nothing(stored: ClickHouse, tmp_path: Path) -> None:
     assert state(stored) == BEFORE
 
 
+def test_the_scheduler_runs_it_daily(stored: ClickHouse, tmp_path: Path) -> None:
+    from event_store.application import EmailEvents
+    from mailerlogic.scheduler import Scheduler
+    from mailerlogic.scheduler import daily_jobs
+
+    configured = settings(tmp_path)
+    jobs = daily_jobs(configured, EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
+                      lambda: stored)
+    assert "retention" in jobs
+    assert Scheduler(configured, {"retention": jobs["retention"]}).run_due(NOW) == ["retention"]
+    assert state(stored) == {**BEFORE, "events": BEFORE["events"][2:]}
+
+
 def _relative_months(now: datetime) -> dict[str, tuple[int, int]]:
     found = {}
     for days in (800, 400, 300, 0):
