@@ -100,7 +100,7 @@ def consume(name: str) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the daily jobs (health scores) at start and once per UTC day, until SIGTERM."""
+    """Run the daily jobs (health scores, retention) at start and once per UTC day, until SIGTERM."""
     from mailerlogic.processes import stop_on_signals
     from mailerlogic.scheduler import run_scheduler
 
