@@ -88,7 +88,8 @@ def _operation(rule: Rule, method: str, view: Any, authenticated: bool) -> dict[
         doc = Doc("Undocumented")
     operation["parameters"] = _parameters(rule, doc, method)
     if doc.body is not None and method in ("post", "put", "patch"):
-        operation["requestBody"] = {"required": True, "content": {
+        required = "application/json" in doc.body_media  # a form post may be empty
+        operation["requestBody"] = {"required": required, "content": {
             media: {"schema": doc.body} for media in doc.body_media}}
         if doc.example is not None:
             operation["requestBody"]["content"]["application/json"]["example"] = dict(doc.example)
@@ -116,7 +117,7 @@ def _responses(doc: Doc, method: str, authenticated: bool) -> dict[str, Any]:
                                           else components.raw_schema(doc.media)}}
     errors = set(doc.errors)
     if doc.body is not None and method in ("post", "put", "patch"):
-        errors |= {400, 413} | ({415} if "application/json" in doc.body_media else set())
+        errors |= {413} | ({400, 415} if "application/json" in doc.body_media else set())
     if authenticated:
         errors |= {401, 429}
     answers: dict[str, Any] = {str(doc.status): success}

@@ -59,6 +59,9 @@ TOKEN = {"token": {"type": "string", "description": "signed token from the messa
 _SIGNED = {"X-MailerLogic-Timestamp": "Unix seconds; refused when more than 300 s away from now",
            "X-MailerLogic-Signature": "v1=<hex HMAC-SHA256 of '<timestamp>.' + raw body>, "
                                       "comma-separated for key rotation"}
+_FORM = "application/x-www-form-urlencoded"
+_ONE_CLICK = {"type": "object", "properties": {"List-Unsubscribe": {
+    "type": "string", "enum": ["One-Click"], "description": "RFC 8058 one-click (else: the page's button)"}}}
 _REPORT_MEDIA = ("application/json", "multipart/report", "message/delivery-status", "message/rfc822")
 _REPORT_BODY = {"oneOf": [{"$ref": "#/components/schemas/JsonReport"},
                           {"type": "array", "items": {"$ref": "#/components/schemas/JsonReport"}}]}
@@ -117,7 +120,7 @@ DOCS: dict[str, Doc] = {
     "tracking.open_pixel": Doc("Tracking", media="image/gif", path=TOKEN, errors=(404,)),
     "tracking.click": Doc("Tracking", status=302, media="", path=TOKEN, errors=(404,)),
     "unsubscribe_links.unsubscribe_link": Doc("Tracking", media="text/html", path=TOKEN, errors=(404,),
-                                              body_media=("application/x-www-form-urlencoded",)),
+                                              body=_ONE_CLICK, body_media=(_FORM,)),
     # Inbound webhooks (§14): signed, no API key
     "webhooks.inbound_report": Doc("Inbound webhooks", w.ReportsAccepted, body=_REPORT_BODY,
                                    body_media=_REPORT_MEDIA, errors=(400, 401, 404, 413, 415),
