@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
@@ -18,6 +19,7 @@ from event_store.aggregates import Message
 from event_store.aggregates import Suppression
 from event_store.errors import NotFound
 from event_store.errors import Unauthorized
+from event_store.file_lock import FileLock
 from event_store.group_commit import GroupCommit
 
 if TYPE_CHECKING:
@@ -91,7 +93,16 @@ class EmailEvents(Application[UUID]):
         super().__init__(env)
         self._tracking = self.factory.tracking_recorder()  # created here, under the lock
         self.observers: list[Callable[[list[Recording[UUID]]], None]] = []  # see _notify
-        self._group = GroupCommit(lambda events: self.events.put(events))
+        sqlite_path = self.env.get("SQLITE_DBNAME") if self.env.get("PERSISTENCE_MODULE") == (
+            "eventsourcing.sqlite") else None
+        lock: Any = FileLock(f"{sqlite_path}.writelock") if sqlite_path and ":memory:" not in (
+            sqlite_path) and not sqlite_path.startswith("file:") else nullcontext()
+
+        def put(events: list[Any]) -> list[Any]:
+            with lock:  # SQLite: writers queue on flock, not in SQLite's sleeping busy handler
+                return self.events.put(events)
+
+        self._group = GroupCommit(put)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save through :class:`GroupCommit`: concurrent saves share one transaction.
