@@ -32,6 +32,7 @@ from mailerlogic.apidoc import views as apidoc
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import month_usage
 from read_api import api as read_api
+from read_api import events_api
 from read_api import health_history
 from read_api import unsubscribes_api
 from read_api.params import BadParam
@@ -49,6 +50,7 @@ AUTHENTICATED = {"commands", "commands_v1", "batch", "batch_v1", "account", "acc
                  "suppression_v1", "webhooks_api", "webhooks_api_v1", "read_api", "read_api_v1"}
 AUTHENTICATED |= {"unsubscribes", "unsubscribes_v1"}
 AUTHENTICATED |= {"health", "health_v1", "health_history", "health_history_v1"}
+AUTHENTICATED |= {"events_api", "events_api_v1"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
@@ -73,7 +75,7 @@ def create_app(
                                                                       settings.data_dir))
     for blueprint in (write_api.bp, batch_api.bp, account_api.bp, suppression_api.bp, webhooks_api.bp,
                       read_api.bp, unsubscribes_api.bp,
-                      health_api.bp, health_history.bp,
+                      health_api.bp, health_history.bp, events_api.bp,
                       suppression_api.webhooks):
         app.register_blueprint(blueprint, url_prefix="/api")
         app.register_blueprint(blueprint, url_prefix="/api/v1", name=f"{blueprint.name}_v1")

@@ -1,11 +1,13 @@
 """The two ClickHouse backends behind ``projections.ClickHouse``, chosen by ``CLICKHOUSE_URL``.
 
-* ``clickhouse://user:password@host:port/db`` -> :class:`DriverClient` (native protocol).
+* ``clickhouse://user:password@host:port/db`` -> :class:`DriverClient` (native protocol;
+  :meth:`~DriverClient.stream` uses the HTTP interface at ``http_url``, default port 8123).
 * unset -> :class:`ChdbClient`: the embedded engine in ``<data dir>/clickhouse``, database
   ``mailerlogic``. chdb opens one data path per process: the process keeps one client per
   database of that path, and asking for a second path is refused with a clear error.
 
-Both send the SQL text of ``projections.render`` and return the same Python types.
+Both send the SQL text of ``projections.render`` and return the same Python types; ``stream``
+passes on the bytes ClickHouse formatted (see :mod:`mailerlogic.clickhouse_stream`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import struct
 import threading
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import UTC
@@ -32,6 +35,9 @@ import orjson
 from chdb import session as chdb_session
 from clickhouse_driver import Client
 
+from mailerlogic.clickhouse_stream import HttpTarget
+from mailerlogic.clickhouse_stream import chdb_stream
+from mailerlogic.clickhouse_stream import http_stream
 from projections import ClickHouse
 from projections import render
 from projections.schema import quote
@@ -49,8 +55,12 @@ _WRAPPERS = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
 Convert = Callable[[Any], Any]
 
 
-def connect(url: str | None, data_dir: Path) -> ClickHouse:
-    """A server client for a ``clickhouse://`` URL, else chdb in ``data_dir / "clickhouse"``."""
+def connect(url: str | None, data_dir: Path, http_url: str | None = None) -> ClickHouse:
+    """A server client for a ``clickhouse://`` URL, else chdb in ``data_dir / "clickhouse"``.
+
+    ``http_url`` is the server's HTTP interface, used by ``stream`` (default: port 8123 on the
+    host of ``url``).
+    """
     if url is None:
         return ChdbClient.open(data_dir / "clickhouse", CHDB_DATABASE)
     parts = urlsplit(url)
@@ -62,6 +72,7 @@ def connect(url: str | None, data_dir: Path) -> ClickHouse:
         user=unquote(parts.username or "default"),
         password=unquote(parts.password or ""),
         database=parts.path.strip("/") or "default",
+        http_url=http_url,
     )
 
 
@@ -76,7 +87,8 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
 class DriverClient:
     """A ClickHouse server over the native protocol (clickhouse-driver); thread-safe."""
 
-    def __init__(self, host: str, port: int, user: str, password: str, database: str) -> None:
+    def __init__(self, host: str, port: int, user: str, password: str, database: str,
+                 http_url: str | None = None) -> None:
         options: dict[str, Any] = {"host": host, "port": port, "user": user,
                                    "password": password, "settings": {"use_numpy": False}}
         admin = Client(database="default", **options)
@@ -88,6 +100,7 @@ class DriverClient:
         finally:
             admin.disconnect()
         self.database = database
+        self.http = HttpTarget.build(http_url, host, user, password, database)
         self._client = Client(database=database, **options)
         self._lock = threading.Lock()
 
@@ -109,6 +122,10 @@ class DriverClient:
         data = [list(column) for column in zip(*rows, strict=True)]
         with self._lock:
             self._client.execute(f"{insert_sql(table, columns)} VALUES", data, columnar=True)
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None, fmt: str) -> Iterator[bytes]:
+        """The rows of one SELECT as ``FORMAT fmt`` bytes, over the HTTP interface, in chunks."""
+        return http_stream(self.http, render(sql, params), fmt)
 
     def close(self) -> None:
         """Close the connection."""
@@ -182,6 +199,10 @@ class ChdbClient:
         ) as inserter:
             inserter.append(body)
             inserter.finish()
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None, fmt: str) -> Iterator[bytes]:
+        """The rows of one SELECT as ``FORMAT fmt`` bytes, block by block, on a session of its own."""
+        return chdb_stream(self.path, self.database, render(sql, params), fmt)
 
     def close(self) -> None:
         """Close this session and forget it (a later ``open`` starts a new one)."""

@@ -19,6 +19,9 @@ VARIABLES = {
     "EVENT_STORE_URL": "postgresql://user:password@host:port/db (default: SQLite in the data dir)",
     "KAFKA_BOOTSTRAP_SERVERS": "host:port[,host:port] (default: in-process log, no Kafka)",
     "CLICKHOUSE_URL": "clickhouse://user:password@host:9000/db (default: chdb in the data dir)",
+    "MAILERLOGIC_CLICKHOUSE_HTTP_URL": "http(s)://[user:password@]host:port of the server's HTTP "
+                                       "interface, for streamed exports (default: port 8123 on "
+                                       "the CLICKHOUSE_URL host, its credentials)",
     "SMTP_RELAY_URL": "smtp://[user:pass@]host:port (default: Maildir in the data dir)",
     "DNS_NAMESERVERS": "ip[:port][,ip[:port]] (default: the system resolver)",
     "MAILERLOGIC_SECRET_KEY": "signs tracking tokens, encrypts DKIM keys (default: generated)",
@@ -102,6 +105,7 @@ class Settings:
     webhook_retry_schedule: str | None = None
     retention_days: int = RETENTION_DAYS
     enterprise_retention_days: int = ENTERPRISE_RETENTION_DAYS
+    clickhouse_http_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +119,7 @@ class Settings:
             event_store_url=env.get("EVENT_STORE_URL") or None,
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             clickhouse_url=env.get("CLICKHOUSE_URL") or None,
+            clickhouse_http_url=env.get("MAILERLOGIC_CLICKHOUSE_HTTP_URL") or None,
             smtp_relay_url=env.get("SMTP_RELAY_URL") or None,
             dns_nameservers=env.get("DNS_NAMESERVERS") or None,
             secret_key=_secret(env, "MAILERLOGIC_SECRET_KEY", data_dir, "secret_key"),

@@ -74,7 +74,7 @@ def build_clickhouse(settings: Settings) -> ClickHouse:
     """A ClickHouse client (server or chdb) with the schema applied."""
     from mailerlogic.clickhouse import connect
 
-    client = connect(settings.clickhouse_url, settings.data_dir)
+    client = connect(settings.clickhouse_url, settings.data_dir, settings.clickhouse_http_url)
     schema.apply(client)
     return client
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import date
@@ -48,6 +49,14 @@ class ClickHouse(Protocol):
 
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Insert rows (tuples in ``columns`` order) in one INSERT; raises on failure."""
+        ...
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None, fmt: str) -> Iterator[bytes]:
+        """Run one SELECT (no FORMAT clause) and yield its rows as ClickHouse formats them.
+
+        ``fmt`` is a ClickHouse output format (``CSV``, ``TabSeparatedRaw``, ...). The bytes are
+        passed on in chunks without decoding, so memory stays flat however many rows there are.
+        """
         ...
 
     def close(self) -> None:

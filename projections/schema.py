@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from projections import event_data
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -46,7 +48,10 @@ class AddColumn:
 
 
 # Append only; each entry runs once per database (skipped when the column already exists).
-MIGRATIONS: tuple[AddColumn, ...] = ()
+MIGRATIONS: tuple[AddColumn, ...] = (
+    # The payload without the fields shown beside it, computed once on insert.
+    AddColumn("events", event_data.COLUMN, "String", event_data.DEFAULT),
+)
 
 
 def apply(client: ClickHouse, database: str | None = None) -> None:
@@ -71,7 +76,7 @@ def migrate(client: ClickHouse, database: str, migrations: Sequence[AddColumn]) 
     """Run the migrations whose column is not there yet."""
     for migration in migrations:
         if not has_column(client, database, migration.table, migration.column):
-            client.execute(migration.sql(database))
+            _create(client, migration.sql(database))  # a concurrent starter may add it first
 
 
 def has_column(client: ClickHouse, database: str, table: str, column: str) -> bool:

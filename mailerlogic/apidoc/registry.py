@@ -27,6 +27,7 @@ from commands.suppression_api import UnsubscribeSchema
 from commands.webhooks_api import WebhookSchema
 from mailerlogic.apidoc import account_answers as a
 from mailerlogic.apidoc import common as c
+from mailerlogic.apidoc import events_answers as ev
 from mailerlogic.apidoc import read_answers as r
 from mailerlogic.apidoc import read_lists as rl
 from mailerlogic.apidoc import write_answers as w
@@ -102,6 +103,11 @@ DOCS: dict[str, Doc] = {
     "read_api.outbound": Doc("Statistics", r.OutboundTotals, query=r.StatsQuery, errors=(400,)),
     "read_api.outbound_series": Doc("Statistics", r.Series, query=r.SeriesQuery, errors=(400, 404),
                                     path={"kind": {"type": "string", "enum": list(KINDS)}}),
+    # Events (§8) and the streaming export (§9): enterprise only
+    "events_api.list_events": Doc("Events", ev.EventList, query=ev.EventPageQuery, errors=(400, 403)),
+    "events_api.email_events": Doc("Events", ev.EmailHistory, errors=(403, 404), path={"email_id": UUID}),
+    "events_api.export_events": Doc("Events", media="text/csv", query=ev.EventExportQuery,
+                                    errors=(400, 403)),
     # Unsubscribes (§10)
     "suppression.unsubscribe": Doc("Unsubscribes", w.Unsubscribed, 201, UnsubscribeSchema,
                                    errors=(409,)),
