@@ -93,8 +93,8 @@ def parse_filters(args: Mapping[str, str]) -> EventFilters:
     start = parse_when("from_timestamp", args["from_timestamp"], end=False) \
         if args.get("from_timestamp") else None
     end = parse_when("to_timestamp", args["to_timestamp"], end=True) if args.get("to_timestamp") else None
-    if start and end and start > end:
-        raise BadParam("from_timestamp", "must not be after to_timestamp")
+    if start and end and start >= end:
+        raise BadParam("from_timestamp", "must be before to_timestamp")
     return EventFilters(email_id, _types(args.get("type") or ""), _text(args, "recipient"),
                         _text(args, "from"), _text(args, "tag"), start, end)
 
