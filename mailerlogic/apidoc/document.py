@@ -113,8 +113,9 @@ def _responses(doc: Doc, method: str, authenticated: bool) -> dict[str, Any]:
     success: dict[str, Any] = {"description": components.SUCCESS.get(doc.status, "Success"),
                                "headers": components.headers(authenticated, doc.status)}
     if doc.media:
-        success["content"] = {doc.media: {"schema": doc.answer if doc.answer is not None
-                                          else components.raw_schema(doc.media)}}
+        success["content"] = {media: {"schema": doc.answer if doc.answer is not None
+                                      else components.raw_schema(media)}
+                              for media in (doc.media, *doc.more_media)}
     errors = set(doc.errors)
     if doc.body is not None and method in ("post", "put", "patch"):
         errors |= {413} | ({400, 415} if "application/json" in doc.body_media else set())

@@ -48,6 +48,7 @@ class Doc:
     errors: tuple[int, ...] = ()  # beyond the automatic ones (400/415 with a body, 401/429 with a key)
     path: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # path parameter schemas
     media: str = "application/json"  # of the success answer
+    more_media: tuple[str, ...] = ()  # other media types of the success answer (same schema)
     body_media: tuple[str, ...] = ("application/json",)
     headers: Mapping[str, str] = field(default_factory=dict)  # required request headers -> meaning
     example: Mapping[str, Any] | None = None  # of the JSON request body
@@ -106,8 +107,8 @@ DOCS: dict[str, Doc] = {
     # Events (§8) and the streaming export (§9): enterprise only
     "events_api.list_events": Doc("Events", ev.EventList, query=ev.EventPageQuery, errors=(400, 403)),
     "events_api.email_events": Doc("Events", ev.EmailHistory, errors=(403, 404), path={"email_id": UUID}),
-    "events_api.export_events": Doc("Events", media="text/csv", query=ev.EventExportQuery,
-                                    errors=(400, 403)),
+    "events_api.export_events": Doc("Events", media="text/csv", more_media=("application/x-ndjson",),
+                                    query=ev.EventExportQuery, errors=(400, 403)),
     # Unsubscribes (§10)
     "suppression.unsubscribe": Doc("Unsubscribes", w.Unsubscribed, 201, UnsubscribeSchema,
                                    errors=(409,)),

@@ -113,6 +113,13 @@ def test_query_and_path_parameters(doc: dict[str, Any]) -> None:
                               "todate"]
     domain = doc["paths"]["/api/customer/domains/{domain_id}"]["delete"]
     assert domain["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+    events = doc["paths"]["/api/events"]["get"]
+    assert [p["name"] for p in events["parameters"]] == [
+        "email_id", "type", "recipient", "from", "tag", "from_timestamp", "to_timestamp", "page", "limit",
+        "cursor"]
+    assert "403" in events["responses"]
+    export = doc["paths"]["/api/events/export"]["get"]["responses"]["200"]["content"]
+    assert sorted(export) == ["application/x-ndjson", "text/csv"]
 
 
 @pytest.fixture(scope="module")
