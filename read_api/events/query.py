@@ -167,5 +167,8 @@ def hours_sql(condition: str) -> str:
 
 def count_sql(condition: str) -> str:
     """The number of distinct events matching ``condition`` (summed per hour, see above)."""
-    return f"SELECT sum(events) FROM (SELECT uniqExact(event_id) AS events FROM events WHERE {condition} " \
-           "GROUP BY toStartOfHour(occurred_at))"
+    return (f"SELECT sum(events) FROM (SELECT uniqExact(event_id) AS events FROM events "
+            f"WHERE {condition} GROUP BY toStartOfHour(occurred_at))")
+
+
+WINDOW = " AND occurred_at >= %(window_start)s AND occurred_at < %(window_end)s"

@@ -259,3 +259,29 @@ def test_bad_input_is_a_400_naming_the_parameter(api: Api, acme: tuple[Story, st
         response = api.get("/api/events/export", key, **query)
         assert (response.status_code, list(response.get_json()["details"])) == (400, [name])
     assert listed(api, key)["events"] == told.expected()  # nothing changed
+
+
+def test_pages_and_cursors_across_many_hours(api: Api, events_clickhouse: ClickHouse) -> None:
+    customer, key = api.customer()
+    spread = [envelope("opened" if n % 3 else "queued", 5000 + n, customer_id=customer,
+                       at=NOW - timedelta(minutes=17 * n), recipient=f"r{n}@example.org",
+                       from_address="news@acme.test", tag="spread") for n in range(240)]
+    write_rows = event_rows.rows(spread)
+    events_clickhouse.insert(event_rows.TABLE, event_rows.COLUMNS, write_rows)
+    events_clickhouse.insert(event_rows.TABLE, event_rows.COLUMNS, write_rows[::7])  # duplicates
+    expected = [str(e.event_id) for e in spread]  # newest first already
+    for limit in (7, 50):
+        by_page = [e["id"] for number in range(1, 240 // limit + 2)
+                   for e in listed(api, key, limit=str(limit), page=str(number))["events"]]
+        assert by_page == expected
+        walked, cursor = [], None
+        for _ in range(240 // limit + 2):
+            body = listed(api, key, limit=str(limit), **({"cursor": cursor} if cursor else {}))
+            walked.extend(e["id"] for e in body["events"])
+            assert body["pagination"]["total"] == 240
+            cursor = body["pagination"]["next_cursor"]
+            if cursor is None:
+                break
+        assert walked == expected
+    opened = listed(api, key, type="opened", limit="1000", page="1")["events"]
+    assert [e["id"] for e in opened] == [str(e.event_id) for e in spread if e.event_type == "opened"]

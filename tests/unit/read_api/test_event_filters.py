@@ -20,6 +20,7 @@ from read_api.events.filters import decode_cursor
 from read_api.events.filters import encode_cursor
 from read_api.events.filters import parse_filters
 from read_api.events.filters import parse_page
+from read_api.events.listing import window
 from read_api.events.shape import timeline
 from read_api.params import BadParam
 
@@ -112,3 +113,19 @@ def test_timeline_has_one_step_per_type_in_first_order() -> None:
         {"step": "failed", "status": "failed", "timestamp": "2026-03-15T14:06:00Z", "count": 1,
          "description": "Delivery failed"},
     ]
+
+
+def test_a_page_window_holds_exactly_the_hours_it_needs() -> None:
+    hour = timedelta(hours=1)
+    hours = [(T, 3), (T - hour, 4), (T - 3 * hour, 5), (T - 4 * hour, 2)]
+    assert window(hours, 0, 3) == (T, T + hour, 0)
+    assert window(hours, 0, 4) == (T - hour, T + hour, 0)
+    assert window(hours, 3, 4) == (T - hour, T, 0)
+    assert window(hours, 5, 4) == (T - 3 * hour, T, 2)
+    assert window(hours, 12, 50) == (T - 4 * hour, T - 3 * hour, 0)
+    assert window(hours, 13, 50) == (T - 4 * hour, T - 3 * hour, 1)
+    assert window(hours, 14, 5) is None
+    assert window([], 0, 5) is None
+    # After a cursor in hour T - 1h: newer hours are out, its own hour counts as empty.
+    assert window(hours, 0, 3, T - hour) == (T - 3 * hour, T, 0)
+    assert window(hours, 0, 50, T - 4 * hour) == (T - 4 * hour, T - 3 * hour, 0)
