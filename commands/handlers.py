@@ -10,6 +10,7 @@ from typing import Any
 
 from commands import account
 from commands import delivery_commands
+from commands import exports
 from commands import health
 from commands import messages
 from commands import suppression_handlers
@@ -150,6 +151,7 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     RecordClick: record_click,
     SendMany: send_many,
     **delivery_commands.HANDLERS,
+    **exports.HANDLERS,
     **health.HANDLERS,
     **suppression_handlers.HANDLERS,
     **webhook_endpoints.HANDLERS,

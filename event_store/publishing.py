@@ -13,6 +13,9 @@ two also carry ``suppression_id`` (the entry id the API shows), ``source`` and `
 ``health_scored`` is one health-score calculation (spec §11) with a flat payload: the shown
 rates, ``overall_score``, ``reputation_grade``, ``status``, the input counts of the window,
 ``<component>_value|score|weight|band`` for each component, ``window_start``/``window_end``.
+
+``export_requested`` asks the exports worker to run a bulk export (spec §9): ``export_id``,
+``kind`` and ``format``; only the request is published, the job's progress stays in the store.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from event_store.aggregates import Engagement
+from event_store.aggregates import ExportJob
 from event_store.aggregates import HealthScore
 from event_store.aggregates import Message
 from event_store.aggregates import Suppression
@@ -94,6 +98,11 @@ def _health_scored(event: Any) -> dict[str, Any]:
             "window_start": format_ts(event.window_start), "window_end": format_ts(event.window_end)}
 
 
+def _export_requested(event: Any) -> dict[str, Any]:
+    # Flat: the worker loads the job (filters, window) from the event store by its id.
+    return {"export_id": str(event.originator_id), "kind": event.kind, "format": event.format}
+
+
 def _message_id(event: Any) -> UUID:
     return event.originator_id  # type: ignore[no-any-return]
 
@@ -113,6 +122,7 @@ PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID | None], Callable[[Any], d
     Suppression.Removed: ("resubscribed", _no_message, _resubscribed),
     Engagement.Recorded: ("", lambda e: e.email_id, _hit),
     HealthScore.Calculated: ("health_scored", _no_message, _health_scored),
+    ExportJob.Requested: ("export_requested", _no_message, _export_requested),
 }
 
 

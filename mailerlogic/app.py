@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from commands import account_api
 from commands import api as write_api
 from commands import batch_api
+from commands import exports_api
 from commands import health_api
 from commands import suppression_api
 from commands import webhooks_api
@@ -51,6 +52,7 @@ AUTHENTICATED = {"commands", "commands_v1", "batch", "batch_v1", "account", "acc
 AUTHENTICATED |= {"unsubscribes", "unsubscribes_v1"}
 AUTHENTICATED |= {"health", "health_v1", "health_history", "health_history_v1"}
 AUTHENTICATED |= {"events_api", "events_api_v1"}
+AUTHENTICATED |= {"exports", "exports_v1"}
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
@@ -75,7 +77,7 @@ def create_app(
                                                                       settings.data_dir))
     for blueprint in (write_api.bp, batch_api.bp, account_api.bp, suppression_api.bp, webhooks_api.bp,
                       read_api.bp, unsubscribes_api.bp,
-                      health_api.bp, health_history.bp, events_api.bp,
+                      health_api.bp, health_history.bp, events_api.bp, exports_api.bp,
                       suppression_api.webhooks):
         app.register_blueprint(blueprint, url_prefix="/api")
         app.register_blueprint(blueprint, url_prefix="/api/v1", name=f"{blueprint.name}_v1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -78,11 +79,16 @@ def relay() -> None:
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["projector", "delivery", "webhooks"]))
+@click.argument("name", type=click.Choice(["projector", "delivery", "webhooks", "exports"]))
 def consume(name: str) -> None:
-    """Run a consumer of the event stream: projector (ClickHouse), delivery (SMTP) or webhooks."""
+    """Run a consumer of the event stream: projector (ClickHouse), delivery (SMTP), webhooks or exports."""
     from mailerlogic.processes import stop_on_signals
 
+    if name == "exports":
+        from mailerlogic.exports import run_exports
+
+        run_exports(_settings(), stop_on_signals())
+        return
     if name == "webhooks":
         from mailerlogic.webhooks import run_webhooks
 
@@ -152,6 +158,37 @@ def retention(dry_run: bool) -> None:
         client.close()
     for line in report_lines(run):
         click.echo(line)
+
+
+@main.command()
+@click.option("--kind", type=click.Choice(["events", "stats"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "ndjson"]), default="csv", show_default=True)
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE",
+              help="A filter of the export, repeatable (events: type, recipient, from, tag, email_id, "
+                   "from_timestamp, to_timestamp; stats: fromdate, todate, domain_id, tag, filter, "
+                   "interval, timezone).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), required=True)
+@click.option("--api-url", help="The running API (default MAILERLOGIC_API_URL, else http://127.0.0.1:$PORT).")
+@click.option("--api-key", help="The customer's API key (default MAILERLOGIC_API_KEY).")
+@click.option("--timeout", type=click.FloatRange(1, 86400), default=3600, show_default=True,
+              help="Seconds to wait for the file.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def export(kind: str, fmt: str, filters: tuple[str, ...], output: Path, api_url: str | None,
+           api_key: str | None, timeout: float, quiet: bool) -> None:
+    """Run a bulk export job through the API and save its file, with progress bars."""
+    from mailerlogic import export_cli
+    from mailerlogic.config import api_client
+
+    default_url, default_key = api_client()
+    key = api_key or default_key
+    if not key:
+        raise click.UsageError("give --api-key or set MAILERLOGIC_API_KEY")
+    try:
+        done = export_cli.run(export_cli.Api(api_url or default_url, key), kind, fmt,
+                              export_cli.parse_filters(filters), output, timeout_s=timeout, show=not quiet)
+    except export_cli.ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"export {done.export_id}: {done.rows} rows, {done.size} bytes written to {done.path}")
 
 
 def _print_quickstart(settings: Settings) -> None:

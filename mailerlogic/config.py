@@ -43,7 +43,11 @@ VARIABLES = {
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
     "MAILERLOGIC_RETENTION_DAYS": "days of event data kept for starter/professional (default 90)",
     "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS": "days of event data kept for enterprise (default 365)",
+    "MAILERLOGIC_EXPORT_TTL_HOURS": "hours an export job's file can be downloaded (default 24)",
+    "MAILERLOGIC_API_URL": "the API that `mailerlogic export` talks to (default http://127.0.0.1:$PORT)",
+    "MAILERLOGIC_API_KEY": "the customer API key `mailerlogic export` uses (or --api-key)",
 }
+EXPORT_TTL_HOURS = 24
 
 
 def _secret(env: Mapping[str, str], name: str, data_dir: Path, filename: str) -> bytes:
@@ -72,6 +76,23 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 36500:
         raise ValueError(f"{name} must be a whole number of days from 1 to 36500, not {text!r}")
     return int(text)
+
+
+def _hours(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number of hours from 1 to 8784 (a year), or ``default`` when unset."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 8784:
+        raise ValueError(f"{name} must be a whole number of hours from 1 to 8784, not {text!r}")
+    return int(text)
+
+
+def api_client(env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """``(MAILERLOGIC_API_URL, MAILERLOGIC_API_KEY)`` for CLI commands that call the API over HTTP."""
+    env = os.environ if env is None else env
+    url = env.get("MAILERLOGIC_API_URL") or f"http://127.0.0.1:{int(env.get('PORT') or 8080)}"
+    return url.rstrip("/"), env.get("MAILERLOGIC_API_KEY") or None
 
 
 def _flag(value: str | None) -> bool:
@@ -106,6 +127,7 @@ class Settings:
     retention_days: int = RETENTION_DAYS
     enterprise_retention_days: int = ENTERPRISE_RETENTION_DAYS
     clickhouse_http_url: str | None = None
+    export_ttl_hours: int = EXPORT_TTL_HOURS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +162,7 @@ class Settings:
             retention_days=_days(env, "MAILERLOGIC_RETENTION_DAYS", RETENTION_DAYS),
             enterprise_retention_days=_days(env, "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS",
                                             ENTERPRISE_RETENTION_DAYS),
+            export_ttl_hours=_hours(env, "MAILERLOGIC_EXPORT_TTL_HOURS", EXPORT_TTL_HOURS),
         )
 
     @property

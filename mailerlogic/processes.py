@@ -156,7 +156,7 @@ def run_api(settings: Settings, workers: int | None = None) -> None:
 
 
 def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
-    """API, relay (with Kafka), projector, delivery, webhooks and the scheduler in one process.
+    """API, relay (with Kafka), projector, delivery, webhooks, exports and the scheduler in one process.
 
     This is the embedded default (and the only place the scheduler runs on chdb).
 
@@ -166,6 +166,7 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     from werkzeug.serving import make_server
 
     from mailerlogic.delivery import run_delivery
+    from mailerlogic.exports import run_exports
     from mailerlogic.scheduler import run_scheduler
     from mailerlogic.webhooks import run_webhooks
 
@@ -178,6 +179,7 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
         jobs.append(("relay", lambda: run_relay(settings, stop, events)))
     jobs.append(("delivery", lambda: run_delivery(settings, stop, events)))
     jobs.append(("webhooks", lambda: run_webhooks(settings, stop, events)))
+    jobs.append(("exports", lambda: run_exports(settings, stop, events, clickhouse)))
     jobs.append(("scheduler", lambda: run_scheduler(settings, stop, events, clickhouse)))
     workers = [threading.Thread(target=_supervised, args=(job, stop, failed), name=name)
                for name, job in jobs]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from commands.health import CalculateHealthScore
 from event_store.errors import NotFound
 from mailerlogic import retention
+from mailerlogic.exports import sweep_job
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import build_events
 from mailerlogic.wiring import clickhouse_factory
@@ -57,7 +58,7 @@ def daily_jobs(settings: Settings, events: EmailEvents,
     def health_scores(_settings: Settings, now: datetime) -> None:
         recalculate_health_scores(bus, clickhouse, now)
 
-    return {"health": health_scores, "retention": retention.daily_job(clickhouse)}
+    return {"health": health_scores, "retention": retention.daily_job(clickhouse), "exports": sweep_job}
 
 
 def recalculate_health_scores(bus: Bus, clickhouse: Callable[[], ClickHouse], now: datetime) -> int:

@@ -18,6 +18,7 @@ from event_store.feed import NotificationFeed
 from projections import schema
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from uuid import UUID
 
     from commands.bus import Bus
@@ -46,7 +47,21 @@ def build_bus(settings: Settings, events: EmailEvents,
     usage = UsageCache(lambda customer_id: month_usage(clickhouse(), customer_id)) if clickhouse else None
     return Bus(events, Deps(secret_key=settings.secret_key, spf_include=settings.spf_include,
                             resolver=resolver, usage=usage,
-                            health_totals=health_totals(clickhouse) if clickhouse else None))
+                            health_totals=health_totals(clickhouse) if clickhouse else None,
+                            export_window=export_window))
+
+
+def export_window(kind: str, filters: Mapping[str, str], now: datetime, retention_days: int
+                  ) -> tuple[datetime, datetime]:
+    """An export job's window, checked by the read side's parsers; bad filters are a 400."""
+    from event_store.errors import DomainError
+    from read_api.export_jobs import window
+    from read_api.params import BadParam
+
+    try:
+        return window(kind, filters, now, retention_days)
+    except BadParam as exc:
+        raise DomainError(str(exc), code="validation_error", status=400, details=exc.details) from None
 
 
 def health_totals(clickhouse: Callable[[], ClickHouse]

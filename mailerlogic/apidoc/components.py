@@ -53,7 +53,8 @@ API_KEY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
 SUCCESS = {200: "Success", 201: "Created", 202: "Accepted", 302: "Redirect to the link that was sent"}
 ERRORS = {400: "Invalid input: `details` names each field's problems", 401: "Missing or unknown key",
           403: "Not allowed for this account (suspended, or the tier lacks the feature)",
-          404: "Not found, or another customer's", 409: "Already exists",
+          404: "Not found, or another customer's", 409: "Already exists, or not ready yet",
+          410: "Gone (an expired export)",
           413: "Too large", 415: "Wrong content type", 422: "Refused by a business rule",
           429: "Rate limit exceeded: retry after `Retry-After` seconds", 503: "Not ready"}
 _INT = {"schema": {"type": "integer"}}

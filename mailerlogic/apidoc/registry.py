@@ -18,6 +18,7 @@ from marshmallow import Schema
 from marshmallow import fields
 
 from commands.batch_api import BulkSchema
+from commands.exports_api import ExportSchema
 from commands.schemas import DomainChangeSchema
 from commands.schemas import DomainSchema
 from commands.schemas import ProfileSchema
@@ -28,6 +29,7 @@ from commands.webhooks_api import WebhookSchema
 from mailerlogic.apidoc import account_answers as a
 from mailerlogic.apidoc import common as c
 from mailerlogic.apidoc import events_answers as ev
+from mailerlogic.apidoc import exports_answers as ex
 from mailerlogic.apidoc import read_answers as r
 from mailerlogic.apidoc import read_lists as rl
 from mailerlogic.apidoc import write_answers as w
@@ -109,6 +111,12 @@ DOCS: dict[str, Doc] = {
     "events_api.email_events": Doc("Events", ev.EmailHistory, errors=(403, 404), path={"email_id": UUID}),
     "events_api.export_events": Doc("Events", media="text/csv", more_media=("application/x-ndjson",),
                                     query=ev.EventExportQuery, errors=(400, 403)),
+    # Bulk export jobs (§9): events for Events API tiers, stats for all
+    "exports.request_export": Doc("Exports", ex.ExportStarted, 202, ExportSchema, errors=(403,),
+                                  example={"kind": "stats", "format": "csv", "interval": "day"}),
+    "exports.export_status": Doc("Exports", ex.ExportStatus, errors=(404,), path={"export_id": UUID}),
+    "exports.download": Doc("Exports", media="text/csv", more_media=("application/x-ndjson",),
+                            errors=(404, 409, 410), path={"export_id": UUID}),
     # Unsubscribes (§10)
     "suppression.unsubscribe": Doc("Unsubscribes", w.Unsubscribed, 201, UnsubscribeSchema,
                                    errors=(409,)),
