@@ -7,8 +7,9 @@ Guarantees of every statement built here:
 * Each event appears once, however often the projector inserted its row: ``LIMIT 1 BY
   event_id`` (a ``ReplacingMergeTree`` only collapses duplicates when it merges). On the 18.16
   server it is faster than ``FINAL``, which merges every column of the customer's rows.
-* Newest first by ``(occurred_at, event_id)``; a cursor resumes with the tuple comparison
-  ``(occurred_at, event_id) < (...)``, so events arriving during a walk (newer) never shift it.
+* Pages are newest first by ``(occurred_at, event_id)``; a cursor resumes with the tuple
+  comparison ``(occurred_at, event_id) < (...)``, so events arriving during a walk (newer)
+  never shift it. Export slices are not sorted (``order=None``, see ``export``).
 * ClickHouse formats every value (:data:`FIELDS`) itself, so the API, CSV and NDJSON are the
   same strings: ids and times as text (``Z`` times), ``event_data`` as JSON text, ``''`` for a
   missing ``email_id`` or ``tag`` (``null`` in JSON).
