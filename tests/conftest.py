@@ -27,7 +27,8 @@ def service_env() -> dict[str, str]:
 
 
 _SERVICE_ENV = {name: os.environ.get(name, "") for name in
-                ("EVENT_STORE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_URL")}
+                ("EVENT_STORE_URL", "KAFKA_BOOTSTRAP_SERVERS", "CLICKHOUSE_URL",
+                 "MAILERLOGIC_CLICKHOUSE_HTTP_URL")}
 
 
 def require_service(name: str) -> str:

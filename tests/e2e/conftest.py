@@ -20,6 +20,7 @@ def real_env(tmp_path: Path, postgres_url: str, clickhouse_url: str) -> dict[str
         "EVENT_STORE_URL": postgres_url,
         "CLICKHOUSE_URL": clickhouse_url,
         "KAFKA_BOOTSTRAP_SERVERS": require_service("KAFKA_BOOTSTRAP_SERVERS"),
+        "MAILERLOGIC_CLICKHOUSE_HTTP_URL": require_service("MAILERLOGIC_CLICKHOUSE_HTTP_URL"),
         "MAILERLOGIC_KAFKA_TOPIC": f"ml-e2e-{uuid4().hex[:8]}",
     }
 
