@@ -165,6 +165,10 @@ class Settings:
             export_ttl_hours=_hours(env, "MAILERLOGIC_EXPORT_TTL_HOURS", EXPORT_TTL_HOURS),
         )
 
+    def retention_days_for(self, tier: str) -> int:
+        """How many days of event data a customer of ``tier`` keeps (and the Events API shows)."""
+        return self.enterprise_retention_days if tier == "enterprise" else self.retention_days
+
     @property
     def embedded(self) -> bool:
         """True when no Kafka is configured (consumers read the log in-process)."""

@@ -49,7 +49,11 @@ def _client() -> ClickHouse:
 
 
 def _since() -> datetime:
-    return listing.visible_since(g.customer.limits["retention_days"], datetime.now(UTC))
+    # The operator's retention settings (MAILERLOGIC_*RETENTION_DAYS), else the tier's default.
+    settings = current_app.extensions.get("settings")
+    days = (settings.retention_days_for(g.customer.tier) if settings is not None
+            else g.customer.limits["retention_days"])
+    return listing.visible_since(int(days), datetime.now(UTC))
 
 
 @bp.get("/events")
