@@ -148,6 +148,9 @@ def run_api(settings: Settings, workers: int | None = None) -> None:
                 self.cfg.set("threads", settings.api_threads)
             self.cfg.set("accesslog", None)
             self.cfg.set("graceful_timeout", 10)
+            # A sync worker streaming a large export cannot heartbeat: allow 10 minutes (about
+            # 600 M rows at the measured export rate) before gunicorn recycles it.
+            self.cfg.set("timeout", 600)
 
         def load(self) -> Flask:
             return make_app(settings)
