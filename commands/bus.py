@@ -33,9 +33,9 @@ class Deps:
     usage: UsageCache | None = None  # emails accepted this month, per customer
     # §7 outbound totals of (customer_id, start, end): the health score's input (read side).
     health_totals: Callable[[UUID, datetime, datetime], Mapping[str, int | float]] | None = None
-    # An export's window [start, end) from (kind, filters, now, retention_days), validated by
+    # An export's window [start, end) from (kind, filters, now, customer tier), validated by
     # the read side's parsers (bad filters: a 400 DomainError); see commands.exports.
-    export_window: Callable[[str, Mapping[str, str], datetime, int], tuple[datetime, datetime]] | None = None
+    export_window: Callable[[str, Mapping[str, str], datetime, str], tuple[datetime, datetime]] | None = None
 
 
 class Bus:

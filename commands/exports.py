@@ -91,7 +91,7 @@ def request_export(cmd: RequestExport, bus: Bus) -> ExportJob:
                           code="event_api_disabled", status=403)
     if bus.deps.export_window is None:
         raise DomainError("exports need the statistics store", code="unavailable", status=503)
-    start, end = bus.deps.export_window(cmd.kind, cmd.filters, cmd.now, customer.limits["retention_days"])
+    start, end = bus.deps.export_window(cmd.kind, cmd.filters, cmd.now, customer.tier)
     job = ExportJob.request(cmd.customer_id, cmd.kind, cmd.format, cmd.filters, cmd.now, start, end)
     bus.app.save(job)
     return job

@@ -48,20 +48,25 @@ def build_bus(settings: Settings, events: EmailEvents,
     return Bus(events, Deps(secret_key=settings.secret_key, spf_include=settings.spf_include,
                             resolver=resolver, usage=usage,
                             health_totals=health_totals(clickhouse) if clickhouse else None,
-                            export_window=export_window))
+                            export_window=export_windows(settings)))
 
 
-def export_window(kind: str, filters: Mapping[str, str], now: datetime, retention_days: int
-                  ) -> tuple[datetime, datetime]:
-    """An export job's window, checked by the read side's parsers; bad filters are a 400."""
+def export_windows(settings: Settings) -> Callable[[str, Mapping[str, str], datetime, str],
+                                                    tuple[datetime, datetime]]:
+    """An export job's window, checked by the read side's parsers (bad filters are a 400); events
+    start no earlier than the tier's retention allows (``Settings.retention_days_for``)."""
     from event_store.errors import DomainError
     from read_api.export_jobs import window
     from read_api.params import BadParam
 
-    try:
-        return window(kind, filters, now, retention_days)
-    except BadParam as exc:
-        raise DomainError(str(exc), code="validation_error", status=400, details=exc.details) from None
+    def export_window(kind: str, filters: Mapping[str, str], now: datetime, tier: str
+                      ) -> tuple[datetime, datetime]:
+        try:
+            return window(kind, filters, now, settings.retention_days_for(tier))
+        except BadParam as exc:
+            raise DomainError(str(exc), code="validation_error", status=400, details=exc.details) from None
+
+    return export_window
 
 
 def health_totals(clickhouse: Callable[[], ClickHouse]

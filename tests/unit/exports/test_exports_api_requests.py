@@ -26,9 +26,10 @@ NOW = datetime(2026, 3, 15, 14, 30, 5, tzinfo=UTC)
 class Rig:
     """The app over an in-memory event store, with its export clock at NOW."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
         self.events = EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "k"})
+        settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "k",
+                                      **env})
         app = create_app(settings, events=self.events, clickhouse=lambda: None)
         app.extensions["exports_clock"] = lambda: NOW
         self.client: FlaskClient = app.test_client()
@@ -84,6 +85,12 @@ def test_an_events_job_keeps_its_filters_and_is_cut_at_the_request_and_the_reten
                                     "to_timestamp": "2026-03-02T06:00:00Z"}).get_json()["export_id"])
     assert (narrow.window_start, narrow.window_end) == (datetime(2026, 3, 1, tzinfo=UTC),
                                                         datetime(2026, 3, 2, 6, tzinfo=UTC))
+
+
+def test_an_events_window_starts_where_the_operators_retention_ends(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, MAILERLOGIC_ENTERPRISE_RETENTION_DAYS="30")
+    job = rig.job(rig.post(rig.key("enterprise"), {"kind": "events"}).get_json()["export_id"])
+    assert (job.window_start, job.window_end) == (NOW - timedelta(days=30), NOW)
 
 
 @pytest.mark.parametrize("tier", ["starter", "professional"])
