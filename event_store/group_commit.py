@@ -56,24 +56,34 @@ class GroupCommit:
         mine = _Save(list(events))
         with self._lock:
             self._waiting.append(mine)
-            while self._leading and not mine.done:
-                self._lock.wait()
-            if not mine.done:
+            ahead = len(self._waiting)  # FIFO: each group we lead writes at least one of these
+        for _ in range(ahead):
+            with self._lock:
+                while self._leading and not mine.done:
+                    self._lock.wait()
+                if mine.done:
+                    break
+                # Lead the next group: the oldest waiting saves, which may not reach ours yet
+                # (the cap), so a leader loops until its own save is written.
                 self._leading = True
                 group, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
+            self._lead(group)
         if not mine.done:
-            try:
-                self._write(group)
-            finally:
-                for save in group:  # an unexpected failure must not leave anyone waiting
-                    if not save.done:
-                        save.error, save.done = RuntimeError("group commit failed"), True
-                with self._lock:
-                    self._leading = False
-                    self._lock.notify_all()
+            raise RuntimeError("group commit: save not written after leading every group ahead")
         if mine.error is not None:
             raise mine.error
         return mine.recordings
+
+    def _lead(self, group: list[_Save]) -> None:
+        try:
+            self._write(group)
+        finally:
+            for save in group:  # an unexpected failure must not leave anyone waiting
+                if not save.done:
+                    save.error, save.done = RuntimeError("group commit failed"), True
+            with self._lock:
+                self._leading = False
+                self._lock.notify_all()
 
     def _write(self, group: list[_Save]) -> None:
         self.groups += 1

@@ -99,8 +99,12 @@ def test_one_conflicting_save_fails_alone_and_the_others_are_committed() -> None
 def test_groups_are_capped() -> None:
     store = Store()
     group = GroupCommit(store.put, max_group=2)
-    _queue_behind_first(store, group, ["s1", "s2", "s3", "s4", "s5"])
+    names = ["s1", "s2", "s3", "s4", "s5"]
+    results = _queue_behind_first(store, group, names)
     assert [len(t) for t in store.transactions] == [2, 4, 4, 2]
+    # Whichever thread leads a group, each save is written, its own recordings returned.
+    for name in names:
+        assert results[name] == [f"rec-{name}.1", f"rec-{name}.2"]
 
 
 def test_concurrent_sends_on_sqlite_all_land(tmp_path: Path) -> None:
@@ -141,3 +145,16 @@ def test_a_failure_that_is_not_an_exception_still_ends_the_save() -> None:
     with pytest.raises(KeyboardInterrupt):
         group.save(["a"])
     assert not group._leading  # noqa: SLF001
+
+
+def test_a_leader_whose_own_save_is_beyond_the_cap_still_writes_it() -> None:
+    from event_store.group_commit import _Save
+
+    store = Store()
+    store.release.set()
+    group = GroupCommit(store.put, max_group=1)
+    earlier = _Save(["e.1"])  # queued by a thread that has not woken up yet
+    group._waiting.append(earlier)  # noqa: SLF001
+    assert group.save(["m.1"]) == ["rec-m.1"]
+    assert store.transactions == [["e.1"], ["m.1"]]
+    assert (earlier.done, earlier.recordings) == (True, ["rec-e.1"])
