@@ -69,3 +69,31 @@ def test_the_cli_exports_events_and_stats_from_run_all(embedded_stack: Stack, tm
     done = export(stack, "--kind", "stats", "--filter", "interval=week", "--output", str(refused),
                   "--api-key", starter, "--quiet")
     assert done.returncode == 1 and "validation_error" in done.stderr and "interval" in done.stderr
+
+
+@pytest.mark.kafka
+@pytest.mark.clickhouse
+@pytest.mark.postgres
+def test_consume_exports_makes_the_file_over_kafka_for_another_api_process(real_env: dict[str, str],
+                                                                           tmp_path: Path) -> None:
+    stack = Stack(real_env, tmp_path)
+    for name, args in {"api": ("api", "--workers", "2"), "relay": ("relay",),
+                       "projector": ("consume", "projector"), "exports": ("consume", "exports")}.items():
+        stack.start(name, *args)
+    try:
+        stack.wait_healthy()
+        out = json.loads(stack.cli("customers", "create", "--name", "Acme", "--email", "ops@acme.test",
+                                   "--tier", "enterprise", "--domain", "acme.test", "--json"))
+        key = out["api_key"]
+        stack.send(key, "ada@example.org")
+        wait_for(lambda: stack.stats(key)["sent"] == 1, "the send in the statistics")
+        target = tmp_path / "events.csv"
+        done = export(stack, "--kind", "events", "--output", str(target), "--api-key", key, "--quiet",
+                      "--timeout", "120")
+        assert done.returncode == 0, done.stderr
+        [row] = list(csv.DictReader(target.open(newline="")))
+        assert (row["event_type"], row["recipient"], row["customer_id"]) == (
+            "queued", "ada@example.org", out["customer"]["id"])
+    finally:
+        stack.stop_all()
+        print(stack.log_tail())
