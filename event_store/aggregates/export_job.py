@@ -18,7 +18,6 @@ and ``expired`` — a completed job read at or after its ``expires_at`` (see :me
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 from uuid import uuid4
 
@@ -118,12 +117,3 @@ class ExportJob(Aggregate):
     @event(Failed)
     def _failed(self, reason: str) -> None:
         self.status, self.error = "failed", reason
-
-    def view(self) -> dict[str, Any]:
-        """The recorded state (for read-only callers that must not hold the aggregate)."""
-        return {"export_id": self.id, "customer_id": self.customer_id, "kind": self.kind,
-                "format": self.format, "filters": dict(self.filters), "status": self.status,
-                "rows_written": self.rows_written, "progress_percent": self.progress_percent,
-                "bytes_written": self.bytes_written, "file_name": self.file_name,
-                "expires_at": self.expires_at, "requested_at": self.requested_at,
-                "window_start": self.window_start, "window_end": self.window_end, "error": self.error}
