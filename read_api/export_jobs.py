@@ -15,6 +15,7 @@ Filters are the strings the API accepted (``type`` a comma list), stored with th
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from read_api import stats_export
@@ -50,6 +51,9 @@ def window(kind: str, filters: Mapping[str, str], now: datetime, retention_days:
         return stats.start, stats.end
     parsed = parse_filters(filters)
     since = visible_since(retention_days, now)
+    # Event times are whole seconds: the snapshot ends after the request's second, so an event
+    # of that very second (listed by the Events API a moment ago) is in the file.
+    now = now.replace(microsecond=0) + timedelta(seconds=1)
     end = min(parsed.end, now) if parsed.end else now
     start = max(parsed.start, since) if parsed.start else since
     return min(start, end), end

@@ -161,7 +161,7 @@ from uuid import uuid4
 from mailerlogic.clickhouse import connect
 from projections import schema
 from consumers.clickhouse_sink import ClickHouseSink
-from tests.integration.test_retention import _relative_months, state, story
+from tests.integration.test_retention_drops import _relative_months, state, story
 client = connect(None, Path(sys.argv[1]))
 if sys.argv[2] == "seed":
     schema.apply(client)

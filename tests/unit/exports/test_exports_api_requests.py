@@ -20,7 +20,9 @@ from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 
-NOW = datetime(2026, 3, 15, 14, 30, 5, tzinfo=UTC)
+NOW = datetime(2026, 3, 15, 14, 30, 5, 250_000, tzinfo=UTC)
+# Event times are whole seconds: an events file ends after the request's second.
+END = datetime(2026, 3, 15, 14, 30, 6, tzinfo=UTC)
 
 
 class Rig:
@@ -80,7 +82,7 @@ def test_an_events_job_keeps_its_filters_and_is_cut_at_the_request_and_the_reten
     assert (job.kind, job.format, job.filters) == ("events", "ndjson", {
         "type": "opened,clicked", "from": "news@", "from_timestamp": "2000-01-01",
         "to_timestamp": "2030-01-01"})
-    assert (job.window_start, job.window_end) == (NOW - timedelta(days=365), NOW)
+    assert (job.window_start, job.window_end) == (NOW - timedelta(days=365), END)
     narrow = rig.job(rig.post(key, {"kind": "events", "from_timestamp": "2026-03-01",
                                     "to_timestamp": "2026-03-02T06:00:00Z"}).get_json()["export_id"])
     assert (narrow.window_start, narrow.window_end) == (datetime(2026, 3, 1, tzinfo=UTC),
@@ -90,7 +92,7 @@ def test_an_events_job_keeps_its_filters_and_is_cut_at_the_request_and_the_reten
 def test_an_events_window_starts_where_the_operators_retention_ends(tmp_path: Path) -> None:
     rig = Rig(tmp_path, MAILERLOGIC_ENTERPRISE_RETENTION_DAYS="30")
     job = rig.job(rig.post(rig.key("enterprise"), {"kind": "events"}).get_json()["export_id"])
-    assert (job.window_start, job.window_end) == (NOW - timedelta(days=30), NOW)
+    assert (job.window_start, job.window_end) == (NOW - timedelta(days=30), END)
 
 
 @pytest.mark.parametrize("tier", ["starter", "professional"])
