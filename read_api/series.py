@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
 from read_api.views import FILTERS
+from read_api.views import unique_columns
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -65,9 +66,7 @@ SELECT
     countMerge(events),
     countMergeIf(events, scanner_class = 0),
     countMergeIf(events, scanner_class = 2),
-    uniqExactMerge(emails),
-    uniqExactMergeIf(emails, scanner_class = 0),
-    uniqExactMergeIf(emails, scanner_class = 2),
+    {uniques},
     countMergeIf(events, bounce_type != 'soft'),
     countMergeIf(events, bounce_type = 'soft')
 FROM stats_hourly
@@ -97,9 +96,13 @@ def series(
     params["types"] = sorted({event_type for _, event_type, _ in KINDS[kind]})
     dimensions = _dimensions(params, domain_id, tag)
     bucket = "hour" if interval == "hour" else "toDate(hour, %(tz)s)"
-    rows = client.execute(SERIES_SQL.format(bucket=bucket, dimensions=dimensions), params)
+    uniques = unique_columns(filter) if any(column in _UNIQUE for _, _, column in KINDS[kind]) else (
+        "toUInt64(0), toUInt64(0), toUInt64(0)")
+    rows = client.execute(SERIES_SQL.format(bucket=bucket, dimensions=dimensions, uniques=uniques),
+                          params)
     if any(column in _UNIQUE for _, _, column in KINDS[kind]):  # merged states, not sums
-        total = client.execute(SERIES_SQL.format(bucket="0", dimensions=dimensions), params)
+        total = client.execute(SERIES_SQL.format(bucket="0", dimensions=dimensions, uniques=uniques),
+                               params)
     else:  # plain counts: the window's total is the sum of its buckets (one query fewer)
         total = _summed(rows)
     by_bucket: dict[Any, dict[str, tuple[Any, ...]]] = {
