@@ -299,3 +299,20 @@ def test_the_same_batch_projected_again_changes_no_number_and_no_event_list(
              api.get("/api/stats/outbound/opens?interval=hour", key).get_json())
     assert after == before
     assert before[0]["pagination"]["total"] == 12
+
+
+@pytest.mark.parametrize(("days", "total"), [("400", 13), ("1", 11)])
+def test_the_operators_retention_setting_sets_what_is_visible(
+        events_clickhouse: ClickHouse, tmp_path: Any, days: str, total: int) -> None:
+    from event_store.application import EmailEvents
+    from mailerlogic.app import create_app
+    from mailerlogic.config import Settings
+
+    events = EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "k",
+                                  "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS": days})
+    api = Api(create_app(settings, events=events, clickhouse=lambda: events_clickhouse).test_client(),
+              events)
+    customer, key = api.customer()
+    write(events_clickhouse, story(customer))
+    assert listed(api, key, from_timestamp="2000-01-01")["pagination"]["total"] == total
