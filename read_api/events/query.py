@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 ZERO_UUID = "toUUID('00000000-0000-0000-0000-000000000000')"
 _INNER = ("event_id AS e_id, email_id AS e_email, customer_id AS e_customer, event_type AS e_type, "
           "recipient AS e_recipient, from_address AS e_from, tag AS e_tag, occurred_at AS e_at, "
-          "recorded_at AS e_recorded, position AS e_position, event_data AS e_data")
+          "recorded_at AS e_recorded, position AS e_position, event_data AS e_data, "
+          "scanner_score AS e_scanner")
 NEWEST_FIRST = "e_at DESC, e_id DESC"
 CHRONOLOGICAL = "e_at, e_position, e_id"
 
@@ -58,7 +59,11 @@ FIELDS: dict[str, str] = {
     "from": "e_from",
     "tag": "e_tag",
     "timestamp": _time("e_at"),
-    "event_data": "e_data",  # computed on insert: projections.event_data
+    # computed on insert (projections.event_data); opens and clicks lead with their scanner
+    # confidence 0-100 (projections.scanner: >= 80 scanner, 50-79 suspicious, < 50 human)
+    "event_data": ("if(e_type IN ('opened', 'clicked'), concat('{\"scanner_score\":', "
+                   "toString(e_scanner), if(e_data = '{}', '}', "
+                   "concat(',', substring(e_data, 2, length(e_data) - 1)))), e_data)"),
     "created_at": _time("e_recorded"),
 }
 NULLABLE = ("email_id", "tag")  # '' means null

@@ -82,9 +82,22 @@ def shown(e: Envelope) -> dict[str, Any]:
         "event_type": e.event_type, "status": STATUS[e.event_type],
         "recipient": e.payload.get("recipient", ""), "from": e.payload.get("from_address", ""),
         "tag": e.payload.get("tag") or None, "timestamp": e.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "event_data": {k: v for k, v in e.payload.items() if k not in SHOWN},
+        "event_data": _scored(e, {k: v for k, v in e.payload.items() if k not in SHOWN}),
         "created_at": e.recorded_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+
+
+def _scored(e: Envelope, data: dict[str, Any]) -> dict[str, Any]:
+    """Opens and clicks carry their scanner confidence (the projection's score) first."""
+    from projections import scanner
+
+    if e.event_type not in ("opened", "clicked"):
+        return data
+    seconds = e.payload.get("seconds_since_sent")
+    score = scanner.score(str(e.payload.get("user_agent", "")), str(e.payload.get("ip", "")),
+                          None if seconds is None else int(seconds),
+                          "open" if e.event_type == "opened" else "click")
+    return {"scanner_score": score, **data}
 
 
 def story(customer: UUID, first_position: int = 1) -> Story:

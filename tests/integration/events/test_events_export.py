@@ -173,4 +173,5 @@ def test_a_large_export_streams_in_flat_memory(api: Api, events_clickhouse: Clic
         head = first.rsplit(b"\n", 1)[0]
         sample = from_csv(head)[1][0] if fmt == "csv" else json.loads(head.split(b"\n")[0])
         assert (sample["customer_id"], sample["tag"], sample["event_data"]) == (
-            str(customer), "big", {"domain": "acme.test", "user_agent": "Mozilla/5.0", "ip": "203.0.113.5"})
+            str(customer), "big", {"scanner_score": 50, "domain": "acme.test", "user_agent": "Mozilla/5.0",
+                                   "ip": "203.0.113.5"})
