@@ -18,7 +18,6 @@ forgives a few requests. Windows come from the callers' clocks: run NTP.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
+
+from event_store.file_lock import FileLock
 
 if TYPE_CHECKING:
     import psycopg
@@ -157,7 +158,8 @@ class SqliteRateLimiter(_Windowed):
     def __init__(self, path: str | Path, busy_timeout: float = 5.0) -> None:
         super().__init__()
         self._path, self._timeout = str(path), busy_timeout
-        self._pid, self._lockfile = 0, -1
+        self._pid = 0
+        self._writers = FileLock(f"{self._path}.lock")
         self._db: sqlite3.Connection | None = None
         if not Path(path).exists():
             self._create()
@@ -180,7 +182,6 @@ class SqliteRateLimiter(_Windowed):
             self._db = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute("PRAGMA synchronous=NORMAL")  # counters may lose their last increments
-            self._lockfile = os.open(f"{self._path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             self._pid = os.getpid()
         return self._db
 
@@ -189,18 +190,15 @@ class SqliteRateLimiter(_Windowed):
         db, sql = self._conn(), sql.replace("%s", "?")
         if not write:
             return db.execute(sql, params).fetchall()
-        fcntl.flock(self._lockfile, fcntl.LOCK_EX)
-        try:
+        with self._writers:
             return db.execute(sql, params).fetchall()
-        finally:
-            fcntl.flock(self._lockfile, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Close this process's connection."""
         with self._lock:
             if self._db is not None and self._pid == os.getpid():
                 self._db.close()
-                os.close(self._lockfile)
+                self._writers.close()
             self._db = None
 
 

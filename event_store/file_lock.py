@@ -45,3 +45,10 @@ class FileLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+    def close(self) -> None:
+        """Close this process's descriptor (the next ``with`` reopens it)."""
+        with self._thread_lock:
+            if self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd, self._pid = -1, 0

@@ -21,6 +21,7 @@ from flask import g
 from flask import request
 
 from read_api.params import BadParam
+from read_api.views import floor_hour
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -64,8 +65,7 @@ def history(client: ClickHouse, *, customer_id: UUID, first: date, last: date) -
 
 def senders(client: ClickHouse, *, start: datetime, end: datetime) -> list[UUID]:
     """Every customer who had a message accepted in the hours [floor(start), end)."""
-    floor = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    return [row[0] for row in client.execute(SENDERS_SQL, {"start": floor, "end": end})]
+    return [row[0] for row in client.execute(SENDERS_SQL, {"start": floor_hour(start), "end": end})]
 
 
 def days_param(args: Mapping[str, str]) -> int:

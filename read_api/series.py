@@ -10,7 +10,6 @@ and across the whole window for ``total`` (uniqExact states merged, never sums o
 
 from __future__ import annotations
 
-from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
@@ -19,7 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
+from read_api import views
 from read_api.views import FILTERS
+from read_api.views import floor_hour
 from read_api.views import unique_columns
 
 if TYPE_CHECKING:
@@ -91,10 +92,10 @@ def series(
 ) -> dict[str, Any]:
     """``{"days": [{"date", ...counts}], "total": {...counts}}`` over the hours [floor(start), end)."""
     zone = _check(kind, filter, interval, timezone)
-    floor = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    floor = floor_hour(start)
     params: dict[str, Any] = {"customer_id": customer_id, "start": floor, "end": end, "tz": timezone}
     params["types"] = sorted({event_type for _, event_type, _ in KINDS[kind]})
-    dimensions = _dimensions(params, domain_id, tag)
+    dimensions = views.dimensions(params, domain_id, tag)
     bucket = "hour" if interval == "hour" else "toDate(hour, %(tz)s)"
     uniques = unique_columns(filter) if any(column in _UNIQUE for _, _, column in KINDS[kind]) else (
         "toUInt64(0), toUInt64(0), toUInt64(0)")
@@ -124,17 +125,6 @@ def _summed(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         for index, value in enumerate(values):
             into[index] += int(value)
     return [(0, event_type, *values) for event_type, values in sums.items()]
-
-
-def _dimensions(params: dict[str, Any], domain_id: UUID | None, tag: str | None) -> str:
-    dimensions = ""
-    if domain_id is not None:
-        dimensions += " AND domain_id = %(domain_id)s"
-        params["domain_id"] = domain_id
-    if tag is not None:
-        dimensions += " AND tag = %(tag)s"
-        params["tag"] = tag
-    return dimensions
 
 
 def _check(kind: str, filter: str, interval: str, timezone: str) -> ZoneInfo:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC
 from typing import TYPE_CHECKING
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,43 +43,23 @@ COLUMNS = ("date", *TOTALS)
 TYPES = ("queued", "delivered", "bounced", "failed", "opened", "clicked", "complained", "unsubscribed")
 ROWS_PER_CHUNK = 1000
 
-# Columns as views.TOTALS_SQL has them after event_type, per bucket.
-ROWS_SQL = """
-SELECT
-    {bucket} AS bucket,
-    event_type,
-    countMerge(events),
-    countMergeIf(events, scanner_class = 0),
-    countMergeIf(events, scanner_class = 2),
-    uniqExactMerge(emails),
-    uniqExactMergeIf(emails, scanner_class = 0),
-    uniqExactMergeIf(emails, scanner_class = 2)
-FROM stats_hourly
-WHERE customer_id = %(customer_id)s AND hour >= %(start)s AND hour < %(end)s
-    AND event_type IN %(types)s{dimensions}
-GROUP BY bucket, event_type
-"""
-
-
-def _floor(start: datetime) -> datetime:
-    return start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
 def count(query: SeriesQuery, start: datetime, end: datetime) -> int:
     """How many rows the export of ``[start, end)`` has (its buckets; no query needed)."""
-    return len(series._buckets(_floor(start), end, query.interval, ZoneInfo(query.timezone)))
+    return len(series._buckets(views.floor_hour(start), end, query.interval, ZoneInfo(query.timezone)))
 
 
 def rows(client: ClickHouse, *, customer_id: UUID, query: SeriesQuery, start: datetime,
          end: datetime) -> list[dict[str, Any]]:
     """Every bucket of ``[floor(start), end)`` in order, with its totals."""
     zone = ZoneInfo(query.timezone)
-    floor = _floor(start)
+    floor = views.floor_hour(start)
     params: dict[str, Any] = {"customer_id": customer_id, "start": floor, "end": end,
                               "tz": query.timezone, "types": TYPES}
-    dimensions = series._dimensions(params, query.stats.domain_id, query.stats.tag)
+    dimensions = views.dimensions(params, query.stats.domain_id, query.stats.tag)
     bucket = "hour" if query.interval == "hour" else "toDate(hour, %(tz)s)"
-    found = client.execute(ROWS_SQL.format(bucket=bucket, dimensions=dimensions), params)
+    sql = series.SERIES_SQL.format(bucket=bucket, dimensions=dimensions,
+                                   uniques=views.unique_columns(query.stats.filter))
+    found = client.execute(sql, params)
     by_bucket: dict[datetime | date, dict[str, tuple[Any, ...]]] = {
         key: {} for key in series._buckets(floor, end, query.interval, zone)}
     for key, event_type, *values in found:

@@ -52,19 +52,28 @@ def outbound_totals(
     """
     if filter not in FILTERS:
         raise ValueError(f"filter must be one of {', '.join(FILTERS)}, not {filter!r}")
-    floor = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    params: dict[str, Any] = {"customer_id": customer_id, "start": floor, "end": end}
-    dimensions = ""
-    if domain_id is not None:
-        dimensions += " AND domain_id = %(domain_id)s"
-        params["domain_id"] = domain_id
-    if tag is not None:
-        dimensions += " AND tag = %(tag)s"
-        params["tag"] = tag
-    rows = client.execute(TOTALS_SQL.format(dimensions=dimensions, uniques=unique_columns(filter)),
-                          params)
+    params: dict[str, Any] = {"customer_id": customer_id, "start": floor_hour(start), "end": end}
+    rows = client.execute(TOTALS_SQL.format(dimensions=dimensions(params, domain_id, tag),
+                                            uniques=unique_columns(filter)), params)
     by_type = {row[0]: row[1:] for row in rows}
     return _totals(by_type, filter)
+
+
+def floor_hour(start: datetime) -> datetime:
+    """The UTC hour ``start`` falls in: statistics are hour-granular."""
+    return start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def dimensions(params: dict[str, Any], domain_id: UUID | None, tag: str | None) -> str:
+    """The ``AND`` clauses of the optional ``domain_id`` and ``tag`` filters (params filled in)."""
+    clauses = ""
+    if domain_id is not None:
+        clauses += " AND domain_id = %(domain_id)s"
+        params["domain_id"] = domain_id
+    if tag is not None:
+        clauses += " AND tag = %(tag)s"
+        params["tag"] = tag
+    return clauses
 
 
 # The classes of each filter, as the all / human / scanner unique columns show them.
