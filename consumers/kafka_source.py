@@ -12,6 +12,7 @@ from typing import Any
 from kafka import KafkaConsumer
 from kafka import KafkaProducer
 from kafka.errors import CommitFailedError
+from kafka.errors import RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 from kafka.structs import TopicPartition
 
@@ -68,8 +69,8 @@ class KafkaSource:
             self._consumer.commit(
                 {TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()}
             )
-        except CommitFailedError:
-            log.warning("commit refused after a rebalance; the new owner replays the batch")
+        except (CommitFailedError, RebalanceInProgressError):  # the group is (re)assigning
+            log.warning("commit refused by a rebalance; the partitions' owner replays the batch")
 
     def close(self) -> None:
         """Leave the group."""
