@@ -1,7 +1,8 @@
 """HTTP benchmarks: ``POST /api/send`` and ``GET /track/o/{token}`` under gunicorn, with wrk.
 
 Each figure is measured against a bare Flask endpoint (``bench.bare_app``) in the same run, on
-the same gunicorn configuration (sync workers x2, loopback only):
+the same gunicorn configuration (sync workers, as many as ``MAILERLOGIC_API_WORKERS``, default 2;
+loopback only):
 
 * ``send``: the real API (``mailerlogic api --workers 2``) with real customer keys, on the
   embedded SQLite event store and, when ``EVENT_STORE_URL`` is set, on a throwaway PostgreSQL
@@ -53,7 +54,8 @@ from bench.common import Result
 from bench.common import fresh_hex
 from bench.common import register
 
-WORKERS = 2
+# The API's workers (MAILERLOGIC_API_WORKERS, default 2), and as many for the bare app.
+WORKERS = int(os.environ.get("MAILERLOGIC_API_WORKERS") or 2)
 CONNECTIONS = 32
 THREADS = 2
 WARMUP_S = 2
@@ -63,8 +65,8 @@ PIXEL_MESSAGES = 1000
 SEND_TARGET, SEND_P99_MS = 0.5, 25.0
 PIXEL_TARGET, PIXEL_P99_MS = 0.7, 15.0
 START_TIMEOUT_S = 60.0
-BARE_SEND = "bare Flask + SendSchema (gunicorn sync x2)"
-BARE_PIXEL = "bare Flask GIF (gunicorn sync x2)"
+BARE_SEND = f"bare Flask + SendSchema (gunicorn sync x{WORKERS})"
+BARE_PIXEL = f"bare Flask GIF (gunicorn sync x{WORKERS})"
 SEND_BODY = {"to": "reader@example.com", "from": "news@bench.test", "subject": "Benchmark",
              "text": "Hello from the benchmark.",
              "html": '<p>Hello from the <a href="https://example.org/">benchmark</a>.</p>'}

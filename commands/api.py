@@ -19,6 +19,8 @@ from commands import tokens
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
 from commands.messages import SendEmail
+from commands.pixel import CACHE_CONTROL
+from commands.pixel import PIXEL
 from commands.schemas import MAX_BODY_CHARS
 from commands.schemas import MAX_RECIPIENTS
 from commands.schemas import SendSchema
@@ -28,8 +30,6 @@ from event_store.errors import NotFound
 bp = Blueprint("commands", __name__)
 tracking = Blueprint("tracking", __name__)
 
-PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00"
-         b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 _SEND_SCHEMA = SendSchema()
 
 
@@ -93,7 +93,11 @@ def _client() -> tuple[str, str]:
 
 @tracking.get("/o/<token>")
 def open_pixel(token: str) -> Response:
-    """Record an open and return a transparent 1x1 GIF (the GIF even for a bad token)."""
+    """Record an open and return a transparent 1x1 GIF (the GIF even for a bad token).
+
+    ``GET`` is answered by :class:`commands.pixel.OpenPixel` below Flask with the same
+    behaviour; this view serves ``HEAD`` (and any app built without that middleware).
+    """
     found = tokens.verify(current_app.extensions["secret_key"], "o", token)
     status = 200
     if found is None:
@@ -105,7 +109,7 @@ def open_pixel(token: str) -> Response:
         except NotFound:
             status = 404
     response = Response(PIXEL, status=status, mimetype="image/gif")
-    response.headers["Cache-Control"] = "no-store, no-cache, must-revalidate, max-age=0"
+    response.headers["Cache-Control"] = CACHE_CONTROL
     return response
 
 

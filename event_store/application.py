@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeVar
@@ -10,7 +9,6 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.application import Application
-from eventsourcing.application import ProcessingEvent
 from eventsourcing.utils import Environment
 
 from event_store.aggregates import ApiKey
@@ -19,8 +17,8 @@ from event_store.aggregates import Message
 from event_store.aggregates import Suppression
 from event_store.errors import NotFound
 from event_store.errors import Unauthorized
-from event_store.file_lock import FileLock
 from event_store.group_commit import GroupCommit
+from event_store.sqlite_append import SqliteAppender
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,14 +93,14 @@ class EmailEvents(Application[UUID]):
         self.observers: list[Callable[[list[Recording[UUID]]], None]] = []  # see _notify
         sqlite_path = self.env.get("SQLITE_DBNAME") if self.env.get("PERSISTENCE_MODULE") == (
             "eventsourcing.sqlite") else None
-        lock: Any = FileLock(f"{sqlite_path}.writelock") if sqlite_path and ":memory:" not in (
-            sqlite_path) and not sqlite_path.startswith("file:") else nullcontext()
-
-        def put(events: list[Any]) -> list[Any]:
-            with lock:  # SQLite: writers queue on flock, not in SQLite's sleeping busy handler
-                return self.events.put(events)
-
-        self._group = GroupCommit(put)
+        self._appender: SqliteAppender | None = None
+        if sqlite_path and ":memory:" not in sqlite_path and not sqlite_path.startswith("file:"):
+            # A file: writers queue on flock and share one WAL flush across processes.
+            self._appender = SqliteAppender(sqlite_path, self.mapper)
+            self.recorder.select_events = self._appender.select_events  # type: ignore[method-assign]
+            self._group = GroupCommit(self._appender.put)
+        else:  # PostgreSQL (its own group commit) or an in-memory SQLite database
+            self._group = GroupCommit(self.events.put)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save through :class:`GroupCommit`: concurrent saves share one transaction.
@@ -112,11 +110,24 @@ class EmailEvents(Application[UUID]):
         """
         if kwargs:  # tracking and other options: the library's own path
             return super().save(*objs, **kwargs)
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        processing.collect_events(*objs)
-        recordings: list[Recording[UUID]] = self._group.save(processing.events)
+        events: list[Any] = []
+        for obj in objs:  # ProcessingEvent.collect_events, minus its runtime Protocol checks
+            if obj is None:
+                continue
+            collect = getattr(obj, "collect_events", None)
+            if collect is None:
+                events.append(obj)  # a domain event
+            else:
+                events.extend(collect())
+        recordings: list[Recording[UUID]] = self._group.save(events)
         self._notify(recordings)
         return recordings
+
+    def close(self) -> None:
+        """Close the appender's connection too."""
+        if self._appender is not None:
+            self._appender.close()
+        super().close()
 
     def construct_env(self, name: str, env: Mapping[str, Any] | None = None) -> Environment:
         """Use only the mapping we are given: the composition root owns configuration."""

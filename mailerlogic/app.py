@@ -23,6 +23,7 @@ from commands import suppression_api
 from commands import webhooks_api
 from commands.keys import hash_key
 from commands.keys import key_from_headers
+from commands.pixel import OpenPixel
 from commands.ratelimit import headers as ratelimit_headers
 from commands.ratelimit import open_rate_limiter
 from event_store.errors import DomainError
@@ -88,6 +89,8 @@ def create_app(
     app.register_blueprint(apidoc.bp, url_prefix="/api")  # the reference: public
     app.register_blueprint(apidoc.bp, url_prefix="/api/v1", name="apidoc_v1")
     metrics.install(app, events)  # first before_request: refused requests are timed too
+    app.wsgi_app = OpenPixel(app.wsgi_app, settings.secret_key,  # type: ignore[method-assign]
+                             app.extensions["bus"].handle, app.extensions["metrics"].observe)
     app.before_request(_before)
     app.after_request(_after)
     _register_errors(app)

@@ -106,6 +106,12 @@ class Metrics:
             self.registry.register(self.lag)
             ProcessCollector(registry=self.registry)
 
+    def observe(self, method: str, rule: str, status: int, seconds: float) -> None:
+        """Count and time one answered request."""
+        labels = (method, rule, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
     def count_events(self, recordings: list[Any]) -> None:
         """Count what one save appended, by event class (``Aggregate.Event``)."""
         for name, count in Tally(type(r.domain_event).__qualname__ for r in recordings).items():
@@ -142,10 +148,8 @@ def _start() -> None:
 def _observe(response: Response) -> Response:
     elapsed = time.perf_counter() - g.get("metrics_started", time.perf_counter())
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    labels = (request.method, rule, str(response.status_code))
     metrics: Metrics = current_app.extensions["metrics"]
-    metrics.requests.labels(*labels).inc()
-    metrics.latency.labels(*labels).observe(elapsed)
+    metrics.observe(request.method, rule, response.status_code, elapsed)
     return response
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,30 +9,9 @@ from flask.testing import FlaskClient
 from commands import tokens
 from event_store.aggregates import Engagement
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
-from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
-
-SECRET = b"test-secret"
-
-
-@pytest.fixture
-def events() -> EmailEvents:
-    return EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-
-
-@pytest.fixture
-def app(events: EmailEvents, tmp_path: Path) -> Flask:
-    settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path),
-                                  "MAILERLOGIC_SECRET_KEY": SECRET.decode()})
-
-    def no_clickhouse() -> Any:
-        raise AssertionError("the write side never touches ClickHouse")
-
-    app = create_app(settings, events=events, clickhouse=no_clickhouse)
-    app.extensions["usage"] = lambda customer_id: 0
-    return app
+from tests.unit.commands.conftest import SECRET
 
 
 @pytest.fixture
