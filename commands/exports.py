@@ -6,6 +6,10 @@ Guarantees:
   ``export_requested``) or nothing: the tier check (``events`` needs the Events API feature,
   ``403 event_api_disabled``) and the filters' validation (``bus.deps.export_window``, the read
   side's own parsers wired by the composition root: ``400 validation_error``) come first.
+* At most :data:`~event_store.aggregates.export_job.MAX_OPEN` jobs of a customer are pending
+  or running: one more is ``409 too_many_exports`` and records nothing. The job and the
+  customer's :class:`~event_store.aggregates.ExportQueue` are saved in one transaction, so two
+  concurrent requests cannot both take the last slot (the loser retries on the fresh queue).
 * :class:`GetExport` answers a job of the asking customer only; another customer's id, or
   one that is not an export, is ``404`` like an unknown one.
 * The worker's records (:class:`RecordExportProgress`, :class:`CompleteExport`,
@@ -23,6 +27,8 @@ from eventsourcing.persistence import IntegrityError
 
 from event_store.aggregates import Customer
 from event_store.aggregates import ExportJob
+from event_store.aggregates import ExportQueue
+from event_store.aggregates.export_job import MAX_OPEN
 from event_store.errors import DomainError
 from event_store.errors import NotFound
 
@@ -92,9 +98,32 @@ def request_export(cmd: RequestExport, bus: Bus) -> ExportJob:
     if bus.deps.export_window is None:
         raise DomainError("exports need the statistics store", code="unavailable", status=503)
     start, end = bus.deps.export_window(cmd.kind, cmd.filters, cmd.now, customer.tier)
-    job = ExportJob.request(cmd.customer_id, cmd.kind, cmd.format, cmd.filters, cmd.now, start, end)
-    bus.app.save(job)
-    return job
+    for attempt in range(SAVE_ATTEMPTS):
+        queue = _queue(bus, cmd.customer_id)
+        open_jobs = [export_id for export_id in queue.recent
+                     if not bus.app.get(export_id, ExportJob, "export", copy=False).final]
+        if len(open_jobs) >= MAX_OPEN:
+            raise DomainError(f"{len(open_jobs)} of your exports are pending or running; wait for one "
+                              f"to finish (GET /api/exports/{{id}}) before asking for another",
+                              code="too_many_exports", status=409,
+                              details={"open_exports": [str(export_id) for export_id in open_jobs]})
+        job = ExportJob.request(cmd.customer_id, cmd.kind, cmd.format, cmd.filters, cmd.now, start, end)
+        queue.add(job.id)
+        try:
+            bus.app.save(job, queue)
+        except IntegrityError:  # a concurrent request took the queue's next version
+            if attempt == SAVE_ATTEMPTS - 1:
+                raise
+            continue
+        return job
+    raise AssertionError("unreachable")
+
+
+def _queue(bus: Bus, customer_id: UUID) -> ExportQueue:
+    try:
+        return bus.app.get(ExportQueue.create_id(customer_id), ExportQueue, "export queue")
+    except NotFound:
+        return ExportQueue.start(customer_id)
 
 
 def get_export(cmd: GetExport, bus: Bus) -> ExportJob:

@@ -20,7 +20,7 @@ from flask import current_app
 from flask import g
 from flask import request
 
-from read_api.params import BadParam
+from read_api.params import whole_number
 from read_api.views import floor_hour
 
 if TYPE_CHECKING:
@@ -70,12 +70,7 @@ def senders(client: ClickHouse, *, start: datetime, end: datetime) -> list[UUID]
 
 def days_param(args: Mapping[str, str]) -> int:
     """``days``: an integer 1..365, default 30; anything else is a :class:`BadParam` (400)."""
-    text = args.get("days")
-    if text is None or text == "":
-        return DEFAULT_DAYS
-    if not text.isascii() or not text.isdigit() or not MIN_DAYS <= int(text) <= MAX_DAYS:
-        raise BadParam("days", f"must be a whole number from {MIN_DAYS} to {MAX_DAYS}")
-    return int(text)
+    return whole_number(args, "days", DEFAULT_DAYS, MAX_DAYS, MIN_DAYS)
 
 
 @bp.get("/customer/health-score/history")

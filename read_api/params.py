@@ -27,6 +27,16 @@ class BadParam(ValueError):
         self.details = {name: [problem]}
 
 
+def whole_number(args: Mapping[str, str], name: str, default: int, most: int, least: int = 1) -> int:
+    """``name`` as a whole number from ``least`` to ``most`` (absent or empty: ``default``)."""
+    text = args.get(name)
+    if not text:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 9) or not least <= int(text) <= most:
+        raise BadParam(name, f"must be a whole number from {least} to {most}")
+    return int(text)
+
+
 def parse_when(name: str, text: str, *, end: bool) -> datetime:
     """An ISO 8601 date or date-time in UTC; a bare date as ``end`` means the day's end."""
     try:

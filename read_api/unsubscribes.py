@@ -17,7 +17,6 @@ Filters: ``email`` (case-insensitive substring), ``domain_id`` (one domain's ent
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -28,6 +27,7 @@ from uuid import UUID
 
 from read_api.params import BadParam
 from read_api.params import parse_when
+from read_api.params import whole_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 SOURCES = ("link", "one-click", "api", "manual", "bounce", "complaint")
 GLOBAL = UUID(int=0)  # the projection's domain_id of a global entry
 DEFAULT_LIMIT, MAX_LIMIT, MAX_PAGE = 50, 1000, 1_000_000
-_NUMBER = re.compile(r"^[0-9]{1,7}$")
 _EARLIEST, _LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(2105, 12, 31, tzinfo=UTC)
 
 # The latest change of each (email, domain_id) of the customer.
@@ -92,7 +91,8 @@ def list_query(args: Mapping[str, str]) -> ListQuery:
     if start is not None and end is not None and start > end:
         raise BadParam("fromdate", "must not be after todate")
     return ListQuery(email, _domain(args.get("domain_id")), source, start, end,
-                     _number(args, "page", 1, MAX_PAGE), _number(args, "limit", DEFAULT_LIMIT, MAX_LIMIT))
+                     whole_number(args, "page", 1, MAX_PAGE),
+                     whole_number(args, "limit", DEFAULT_LIMIT, MAX_LIMIT))
 
 
 def _domain(text: str | None) -> UUID | None:
@@ -113,15 +113,6 @@ def _when(args: Mapping[str, str], name: str, *, end: bool) -> datetime | None:
     if not _EARLIEST <= value <= _LATEST:
         raise BadParam(name, "must be between 1970-01-02 and 2105-12-31")
     return value
-
-
-def _number(args: Mapping[str, str], name: str, default: int, most: int) -> int:
-    text = args.get(name)
-    if not text:
-        return default
-    if not _NUMBER.match(text) or not 1 <= int(text) <= most:
-        raise BadParam(name, f"must be an integer from 1 to {most}")
-    return int(text)
 
 
 def unsubscribes(client: ClickHouse, *, customer_id: UUID, query: ListQuery) -> dict[str, Any]:

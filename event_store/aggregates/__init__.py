@@ -11,6 +11,7 @@ from event_store.aggregates.customer import TIERS
 from event_store.aggregates.customer import Customer
 from event_store.aggregates.engagement import Engagement
 from event_store.aggregates.export_job import ExportJob
+from event_store.aggregates.export_job import ExportQueue
 from event_store.aggregates.health import HealthScore
 from event_store.aggregates.message import Message
 from event_store.aggregates.report import InboundReport
@@ -18,5 +19,5 @@ from event_store.aggregates.suppression import Suppression
 from event_store.aggregates.webhook_delivery import WebhookDelivery
 from event_store.aggregates.webhooks import WebhookEndpoints
 
-__all__ = ["TIERS", "ApiKey", "Customer", "Engagement", "ExportJob", "HealthScore", "InboundReport",
-           "Message", "Suppression", "WebhookDelivery", "WebhookEndpoints"]
+__all__ = ["TIERS", "ApiKey", "Customer", "Engagement", "ExportJob", "ExportQueue", "HealthScore",
+           "InboundReport", "Message", "Suppression", "WebhookDelivery", "WebhookEndpoints"]

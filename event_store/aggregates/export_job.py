@@ -24,9 +24,13 @@ from uuid import uuid4
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import event
 
+from event_store.aggregates.per_customer import PerCustomer
+
 KINDS = ("events", "stats")
 FORMATS = ("csv", "ndjson")
 FINAL = frozenset({"completed", "failed"})
+MAX_OPEN = 5  # exports a customer may have pending or running at once
+RECENT = 20  # requests an ExportQueue remembers (more than MAX_OPEN: finished ones pass through)
 
 
 class ExportJob(Aggregate):
@@ -117,3 +121,33 @@ class ExportJob(Aggregate):
     @event(Failed)
     def _failed(self, reason: str) -> None:
         self.status, self.error = "failed", reason
+
+
+class ExportQueue(PerCustomer, Aggregate):
+    """The export requests of one customer, newest last, so a request can count the open ones.
+
+    Only the last :data:`RECENT` ids are kept: with at most :data:`MAX_OPEN` open at any time,
+    a job still open after ``RECENT`` newer requests (a stalled worker) stops being counted.
+    Internal: nothing of it is published.
+    """
+
+    PATH = "export-queues"
+
+    class Started(Aggregate.Created):
+        customer_id: UUID
+
+    class Added(Aggregate.Event):
+        export_id: UUID
+
+    @event(Started)
+    def __init__(self, customer_id: UUID) -> None:
+        self.customer_id = customer_id
+        self.recent: list[UUID] = []
+
+    def add(self, export_id: UUID) -> None:
+        """Remember one more request."""
+        self._added(export_id=export_id)
+
+    @event(Added)
+    def _added(self, export_id: UUID) -> None:
+        self.recent = [*self.recent, export_id][-RECENT:]

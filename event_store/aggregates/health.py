@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL
 from uuid import UUID
-from uuid import uuid5
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import event
 
+from event_store.aggregates.per_customer import PerCustomer
 
-class HealthScore(Aggregate):
+
+class HealthScore(PerCustomer, Aggregate):
     """The health-score calculations of one customer; ``latest`` is the newest one."""
+
+    PATH = "health-scores"
 
     class Started(Aggregate.Created):
         customer_id: UUID
@@ -39,16 +41,6 @@ class HealthScore(Aggregate):
         status: str
         summary: str
         recommendations: list[str]
-
-    @staticmethod
-    def create_id(customer_id: UUID) -> UUID:
-        """The id of a customer's health-score record."""
-        return uuid5(NAMESPACE_URL, f"/mailerlogic/health-scores/{customer_id}")
-
-    @classmethod
-    def start(cls, customer_id: UUID) -> HealthScore:
-        """A record with no calculation yet."""
-        return cls._create(cls.Started, id=cls.create_id(customer_id), customer_id=customer_id)
 
     @event(Started)
     def __init__(self, customer_id: UUID) -> None:

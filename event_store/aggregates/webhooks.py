@@ -7,13 +7,12 @@ invariant decided in one place. Each endpoint's signing secret is stored only se
 from __future__ import annotations
 
 from typing import Any
-from uuid import NAMESPACE_URL
 from uuid import UUID
-from uuid import uuid5
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import event
 
+from event_store.aggregates.per_customer import PerCustomer
 from event_store.errors import DomainError
 from event_store.errors import NotFound
 
@@ -22,8 +21,10 @@ EVENT_NAMES = ("email.sent", "email.delivered", "email.opened", "email.clicked",
 CHANGEABLE = ("url", "name", "description", "events", "domain_ids", "is_active")
 
 
-class WebhookEndpoints(Aggregate):
+class WebhookEndpoints(PerCustomer, Aggregate):
     """The webhook endpoints of one customer."""
+
+    PATH = "webhooks"
 
     class Started(Aggregate.Created):
         customer_id: UUID
@@ -39,16 +40,6 @@ class WebhookEndpoints(Aggregate):
 
     class Removed(Aggregate.Event):
         endpoint_id: UUID
-
-    @staticmethod
-    def create_id(customer_id: UUID) -> UUID:
-        """The id of a customer's endpoint list."""
-        return uuid5(NAMESPACE_URL, f"/mailerlogic/webhooks/{customer_id}")
-
-    @classmethod
-    def start(cls, customer_id: UUID) -> WebhookEndpoints:
-        """An empty list for a customer."""
-        return cls._create(cls.Started, id=cls.create_id(customer_id), customer_id=customer_id)
 
     @event(Started)
     def __init__(self, customer_id: UUID) -> None:

@@ -112,7 +112,7 @@ DOCS: dict[str, Doc] = {
     "events_api.export_events": Doc("Events", media="text/csv", more_media=("application/x-ndjson",),
                                     query=ev.EventExportQuery, errors=(400, 403)),
     # Bulk export jobs (§9): events for Events API tiers, stats for all
-    "exports.request_export": Doc("Exports", ex.ExportStarted, 202, ExportSchema, errors=(403,),
+    "exports.request_export": Doc("Exports", ex.ExportStarted, 202, ExportSchema, errors=(403, 409),
                                   example={"kind": "stats", "format": "csv", "interval": "day"}),
     "exports.export_status": Doc("Exports", ex.ExportStatus, errors=(404,), path={"export_id": UUID}),
     "exports.download": Doc("Exports", media="text/csv", more_media=("application/x-ndjson",),

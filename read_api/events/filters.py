@@ -22,6 +22,7 @@ from uuid import UUID
 from event_store.envelope import EMAIL_EVENT_TYPES
 from read_api.params import BadParam
 from read_api.params import parse_when
+from read_api.params import whole_number
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -101,9 +102,9 @@ def parse_filters(args: Mapping[str, str]) -> EventFilters:
 
 def parse_page(args: Mapping[str, str], filters: EventFilters) -> PageRequest:
     """``page`` (1-based), ``limit`` (default 50, at most 1000) or ``cursor`` (not both with page)."""
-    limit = _number(args, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+    limit = whole_number(args, "limit", DEFAULT_LIMIT, MAX_LIMIT)
     if not args.get("cursor"):
-        return PageRequest(_number(args, "page", 1, MAX_PAGE), limit)
+        return PageRequest(whole_number(args, "page", 1, MAX_PAGE), limit)
     if args.get("page"):
         raise BadParam("page", "give either page or cursor, not both")
     return PageRequest(limit=limit, cursor=decode_cursor(args["cursor"], filters))
@@ -144,15 +145,6 @@ def _text(args: Mapping[str, str], name: str) -> str | None:
     if value is not None and len(value) > MAX_TEXT:
         raise BadParam(name, f"must be at most {MAX_TEXT} characters")
     return value
-
-
-def _number(args: Mapping[str, str], name: str, default: int, most: int) -> int:
-    text = args.get(name)
-    if not text:
-        return default
-    if not (text.isascii() and text.isdigit() and len(text) <= 9) or not 1 <= int(text) <= most:
-        raise BadParam(name, f"must be a whole number from 1 to {most}")
-    return int(text)
 
 
 def _stamp(value: datetime | None) -> Any:

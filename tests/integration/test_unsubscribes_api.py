@@ -135,7 +135,7 @@ def test_errors_are_json(app: Flask, events: EmailEvents) -> None:
     assert _call(client, "GET", PATH, None)[0] == 401
     status, body = _call(client, "GET", f"{PATH}?limit=5000", key)
     assert (status, body["error"], body["details"]) == (
-        400, "invalid_parameter", {"limit": ["must be an integer from 1 to 1000"]})
+        400, "invalid_parameter", {"limit": ["must be a whole number from 1 to 1000"]})
     status, body = _call(client, "GET", f"{PATH}?domain_id=nope", key)
     assert (status, body["details"]) == (400, {"domain_id": ["must be a UUID or global"]})
     assert _call(client, "PUT", PATH, key)[0] == 405

@@ -131,3 +131,21 @@ def test_removing_an_unknown_domain_is_not_found() -> None:
     with pytest.raises(DomainError) as caught:
         _customer().remove_domain(uuid4())
     assert caught.value.status == 404
+
+
+def test_per_customer_records_keep_their_stored_ids() -> None:
+    from uuid import NAMESPACE_URL
+    from uuid import UUID
+    from uuid import uuid5
+
+    from event_store.aggregates import ExportQueue
+    from event_store.aggregates import HealthScore
+    from event_store.aggregates import WebhookEndpoints
+
+    customer = UUID("5b1c6f9e-0d0a-4c5e-9a57-1f2e3d4c5b6a")
+    for kind, path in ((HealthScore, "health-scores"), (WebhookEndpoints, "webhooks"),
+                       (ExportQueue, "export-queues")):
+        expected = uuid5(NAMESPACE_URL, f"/mailerlogic/{path}/{customer}")
+        started = kind.start(customer)
+        assert (kind.create_id(customer), started.id, started.version) == (expected, expected, 1)
+        assert type(started) is kind and started.customer_id == customer

@@ -169,3 +169,48 @@ def test_a_body_that_is_not_json_is_a_415(rig: Rig) -> None:
     key = rig.key("enterprise")
     answer = rig.client.post("/api/exports", data="kind=stats", headers={"X-API-Key": key})
     assert (answer.status_code, answer.get_json()["error"]) == (415, "unsupported_media_type")
+
+
+def test_at_most_five_exports_are_open_and_a_finished_one_frees_a_slot(rig: Rig) -> None:
+    from commands.exports import CompleteExport
+    from commands.exports import FailExport
+
+    key, other = rig.key("starter"), rig.key("starter")
+    opened = [rig.post(key, {"kind": "stats"}).get_json()["export_id"] for _ in range(5)]
+    before = rig.head()
+    refused = rig.post(key, {"kind": "stats", "format": "ndjson"})
+    problem = refused.get_json()
+    assert (refused.status_code, problem["error"]) == (409, "too_many_exports")
+    assert problem["details"] == {"open_exports": opened}
+    assert rig.head() == before  # nothing recorded
+    assert rig.post(other, {"kind": "stats"}).status_code == 202  # per customer
+    bus = bus_for(rig.events, b"k")
+    bus.handle(CompleteExport(UUID(opened[0]), 10, 100, f"{opened[0]}.csv", NOW + timedelta(hours=24)))
+    bus.handle(FailExport(UUID(opened[1]), "the statistics store did not answer"))
+    again = [rig.post(key, {"kind": "stats"}) for _ in range(3)]
+    assert [a.status_code for a in again] == [202, 202, 409]
+    assert again[2].get_json()["details"]["open_exports"] == [
+        *opened[2:], again[0].get_json()["export_id"], again[1].get_json()["export_id"]]
+
+
+def test_a_request_that_loses_the_race_for_the_last_slot_is_refused_on_the_fresh_queue(rig: Rig) -> None:
+    from event_store.aggregates import ExportQueue
+
+    customer, key = new_customer(bus_for(rig.events, b"k"), "race.test")
+    for _ in range(4):
+        assert rig.post(key, {"kind": "stats"}).status_code == 202
+    save, raced = rig.events.save, []
+
+    def save_after_a_rival(*objs: Any, **kwargs: Any) -> Any:
+        if not raced:  # another API process takes the fifth slot between our read and our save
+            queue = rig.events.get(ExportQueue.create_id(customer.id), ExportQueue, "queue")
+            rival = ExportJob.request(customer.id, "stats", "csv", {}, NOW, NOW - timedelta(days=1), END)
+            queue.add(rival.id)
+            raced.append(save(rival, queue)[0].domain_event.originator_id)
+        return save(*objs, **kwargs)
+
+    rig.events.save = save_after_a_rival  # type: ignore[method-assign]
+    answer = rig.post(key, {"kind": "stats"})
+    assert (answer.status_code, answer.get_json()["error"]) == (409, "too_many_exports")
+    assert answer.get_json()["details"]["open_exports"][-1] == str(raced[0])
+    assert len(rig.events.get(ExportQueue.create_id(customer.id), ExportQueue, "queue").recent) == 5
