@@ -7,9 +7,9 @@ durable transaction per save:
 * ours: ``EmailEvents.save`` (``event_store/sqlite_append.py``: commit under the writers'
   ``flock`` with ``synchronous=NORMAL``, then one WAL ``fdatasync`` shared by every save that
   committed before it started, across processes);
-* baseline, same run, same processes: the eventsourcing library's own save path on the same
-  application (``Application.save``: its SQLite recorder commits with ``synchronous=FULL``,
-  the WAL flushed inside SQLite's write lock, one flush per save).
+* baseline, same run, same processes: the eventsourcing library's own save path and SQLite
+  recorder (``Application.save``; the recorder commits with ``synchronous=FULL``, the WAL
+  flushed inside SQLite's write lock, one flush per save).
 
 Printed besides: CPU per save and WAL flushes per save (below 1 when flushes are shared). The
 pixel's HTTP figures (``bench.http_api``) add gunicorn, the request and the handler to this.
@@ -47,16 +47,25 @@ def _hit() -> Any:
 def _saver(path: str, library: bool, start: Any, out: Any) -> None:
     from eventsourcing.application import Application
 
+    from event_store.application import EmailEvents
     from event_store.application import open_application
+    from event_store.application import persistence_env
+    from event_store.sqlite_append import SharedFlushRecorder
 
-    events = open_application(None, path)
+    if library:  # the library's own recorder on the same file
+        env = persistence_env(None, path)
+        del env["APPLICATION_RECORDER_TOPIC"]
+        events = EmailEvents(env=env)
+    else:
+        events = open_application(None, path)
     save = (lambda hit: Application.save(events, hit)) if library else events.save
     save(_hit())  # connections opened before the clock starts
     start.wait(60)
     began, cpu = time.perf_counter(), time.process_time()
     for _ in range(SAVES):
         save(_hit())
-    flushes = events._appender.sync.flushes if events._appender is not None else 0  # noqa: SLF001
+    recorder = events.recorder_
+    flushes = recorder.sync.flushes if isinstance(recorder, SharedFlushRecorder) else 0
     out.put((time.perf_counter() - began, time.process_time() - cpu, flushes))
     events.close()
 

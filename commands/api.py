@@ -17,10 +17,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from commands import tokens
 from commands.messages import RecordClick
-from commands.messages import RecordOpen
 from commands.messages import SendEmail
 from commands.pixel import CACHE_CONTROL
 from commands.pixel import PIXEL
+from commands.pixel import record_open
 from commands.schemas import MAX_BODY_CHARS
 from commands.schemas import MAX_RECIPIENTS
 from commands.schemas import SendSchema
@@ -98,16 +98,8 @@ def open_pixel(token: str) -> Response:
     ``GET`` is answered by :class:`commands.pixel.OpenPixel` below Flask with the same
     behaviour; this view serves ``HEAD`` (and any app built without that middleware).
     """
-    found = tokens.verify(current_app.extensions["secret_key"], "o", token)
-    status = 200
-    if found is None:
-        status = 404
-    else:
-        user_agent, ip = _client()
-        try:
-            current_app.extensions["bus"].handle(RecordOpen(found.message_id, user_agent, ip))
-        except NotFound:
-            status = 404
+    status = record_open(current_app.extensions["secret_key"], current_app.extensions["bus"].handle,
+                         token, *_client())
     response = Response(PIXEL, status=status, mimetype="image/gif")
     response.headers["Cache-Control"] = CACHE_CONTROL
     return response

@@ -76,12 +76,17 @@ class OpenPixel:
         return [PIXEL]
 
     def _record(self, token: str, environ: dict[str, Any]) -> int:
-        found = tokens.verify(self._secret, "o", token)
-        if found is None:
-            return 404
-        try:
-            self._handle(RecordOpen(found.message_id, environ.get("HTTP_USER_AGENT", ""),
-                                    environ.get("REMOTE_ADDR") or ""))
-        except NotFound:
-            return 404
-        return 200
+        return record_open(self._secret, self._handle, token, environ.get("HTTP_USER_AGENT", ""),
+                           environ.get("REMOTE_ADDR") or "")
+
+
+def record_open(secret: bytes, handle: Callable[[Any], Any], token: str, user_agent: str, ip: str) -> int:
+    """Record the open a pixel token stands for; the status to answer (404: bad token or message)."""
+    found = tokens.verify(secret, "o", token)
+    if found is None:
+        return 404
+    try:
+        handle(RecordOpen(found.message_id, user_agent, ip))
+    except NotFound:
+        return 404
+    return 200

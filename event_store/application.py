@@ -18,7 +18,7 @@ from event_store.aggregates import Suppression
 from event_store.errors import NotFound
 from event_store.errors import Unauthorized
 from event_store.group_commit import GroupCommit
-from event_store.sqlite_append import SqliteAppender
+from event_store.sqlite_append import SharedFlushRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,8 +39,10 @@ CACHE = {"AGGREGATE_CACHE_MAXSIZE": "10000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 def persistence_env(event_store_url: str | None, sqlite_path: str) -> dict[str, str]:
     """Translate ``EVENT_STORE_URL`` into the eventsourcing library's own settings."""
     if not event_store_url:
+        shared_flush = {"APPLICATION_RECORDER_TOPIC": "event_store.sqlite_append:SharedFlushRecorder"} \
+            if ":memory:" not in sqlite_path and not sqlite_path.startswith("file:") else {}
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": sqlite_path,
-                "SQLITE_LOCK_TIMEOUT": "30", **CACHE}
+                "SQLITE_LOCK_TIMEOUT": "30", **shared_flush, **CACHE}
     from urllib.parse import unquote
     from urllib.parse import urlsplit
 
@@ -91,16 +93,8 @@ class EmailEvents(Application[UUID]):
         super().__init__(env)
         self._tracking = self.factory.tracking_recorder()  # created here, under the lock
         self.observers: list[Callable[[list[Recording[UUID]]], None]] = []  # see _notify
-        sqlite_path = self.env.get("SQLITE_DBNAME") if self.env.get("PERSISTENCE_MODULE") == (
-            "eventsourcing.sqlite") else None
-        self._appender: SqliteAppender | None = None
-        if sqlite_path and ":memory:" not in sqlite_path and not sqlite_path.startswith("file:"):
-            # A file: writers queue on flock and share one WAL flush across processes.
-            self._appender = SqliteAppender(sqlite_path, self.mapper)
-            self.recorder.select_events = self._appender.select_events  # type: ignore[method-assign]
-            self._group = GroupCommit(self._appender.put)
-        else:  # PostgreSQL (its own group commit) or an in-memory SQLite database
-            self._group = GroupCommit(self.events.put)
+        # SQLite file: SharedFlushRecorder (writers queue on flock, one WAL flush for all processes)
+        self._group = GroupCommit(self.events.put)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         """Save through :class:`GroupCommit`: concurrent saves share one transaction.
@@ -124,9 +118,9 @@ class EmailEvents(Application[UUID]):
         return recordings
 
     def close(self) -> None:
-        """Close the appender's connection too."""
-        if self._appender is not None:
-            self._appender.close()
+        """Close the shared-flush recorder's own connections too."""
+        if isinstance(self.recorder, SharedFlushRecorder):
+            self.recorder.close()
         super().close()
 
     def construct_env(self, name: str, env: Mapping[str, Any] | None = None) -> Environment:

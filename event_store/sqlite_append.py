@@ -5,8 +5,8 @@ calls ``fsync`` on the write-ahead log *while holding SQLite's write lock*, so w
 processes queue behind one another's disk flushes (about 130-180 µs each here) and the event
 store tops out near one event per flush.
 
-:class:`SqliteAppender` writes the same rows to the same table (eventsourcing reads them back
-unchanged) but splits the commit in two, the way PostgreSQL's group commit does:
+:class:`SharedFlushRecorder` (the library's recorder, chosen with its ``APPLICATION_RECORDER_TOPIC``)
+writes the same rows to the same table but splits the commit in two, the way PostgreSQL's group commit does:
 
 1. **Write**, under the writers' lock (:class:`~event_store.file_lock.FileLock`): ``BEGIN
    IMMEDIATE``, the inserts, ``COMMIT`` with ``synchronous=NORMAL``, which hands the WAL frames
@@ -24,7 +24,7 @@ checkpoint moves the frames into the database file before our flush, SQLite itse
 WAL before copying and the database file after (``synchronous=NORMAL`` does that for
 checkpoints), so the events are durable either way. The WAL file stays the same file while a
 connection is open (SQLite deletes it only when the last connection closes), and this
-appender keeps its connection open for the life of the process.
+recorder keeps its connection open for the life of the process.
 
 The counters live in a 16-byte shared file beside the database (``<db>.sync``), mapped into
 every process; they only ever grow, so a stale file left by a crash is harmless.
@@ -38,22 +38,17 @@ import sqlite3
 import struct
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.persistence import Notification
-from eventsourcing.persistence import Recording
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.sqlite import SQLiteDatastore
 
 from event_store.file_lock import FileLock
 
-if TYPE_CHECKING:
-    from eventsourcing.persistence import Mapper
-
 _COUNTERS = struct.Struct("<QQ")  # written, synced
-INSERT = "INSERT INTO stored_events VALUES (?,?,?,?)"
 
 
 class GroupSync:
@@ -114,38 +109,48 @@ class GroupSync:
         return self._wal
 
 
-class SqliteAppender:
-    """``put(domain_events) -> recordings`` on eventsourcing's ``stored_events`` table."""
+class SharedFlushRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite application recorder with the shared flush and one-statement reads.
 
-    def __init__(self, db_path: str, mapper: Mapper[UUID], busy_timeout_s: float = 30.0) -> None:
-        self._db_path, self._mapper, self._timeout = db_path, mapper, busy_timeout_s
-        self._lock = FileLock(f"{db_path}.writelock")
-        self.sync = GroupSync(db_path)
+    Chosen through the library's ``APPLICATION_RECORDER_TOPIC`` for a file database; the
+    library's ``EventStore.put`` still maps events and builds the recordings.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        self._db_path = datastore.pool.db_name
+        self._timeout = float(datastore.pool.lock_timeout or 30)
+        self._lock = FileLock(f"{self._db_path}.writelock")
+        self.sync = GroupSync(self._db_path)
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._readers = threading.local()
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
-            conn = sqlite3.connect(self._db_path, isolation_level=None, check_same_thread=False,
-                                   timeout=self._timeout)
+            conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # the flush is GroupSync's
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
-    def put(self, domain_events: Sequence[Any]) -> list[Recording[UUID]]:
-        """Write the events in one transaction; return once they are durable."""
-        stored = [self._mapper.to_stored_event(event) for event in domain_events]
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._db_path, isolation_level=None, check_same_thread=False,
+                               timeout=self._timeout)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """Write the events in one transaction; return their notification ids once durable."""
+        if kwargs:  # tracking records and other options: the library's own transaction
+            return super().insert_events(stored_events, **kwargs)
         rows = [(s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
-                 s.originator_version, s.topic, s.state) for s in stored]
+                 s.originator_version, s.topic, s.state) for s in stored_events]
         with self._lock:  # GroupCommit serialises a process's threads; this, the processes
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             ids: list[int] = []
             try:
                 for row in rows:
-                    ids.append(conn.execute(INSERT, row).lastrowid or 0)
+                    ids.append(conn.execute(self.insert_events_statement, row).lastrowid or 0)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
@@ -155,15 +160,12 @@ class SqliteAppender:
                 raise
             number = self.sync.written()
         self.sync.wait_durable(number)
-        return [Recording(event, Notification(id=n, originator_id=s.originator_id,
-                                              originator_version=s.originator_version,
-                                              topic=s.topic, state=s.state))
-                for event, s, n in zip(domain_events, stored, ids, strict=True)]
+        return ids
 
     def select_events(self, originator_id: UUID | str, *, gt: int | None = None,
                       lte: int | None = None, desc: bool = False,
                       limit: int | None = None) -> list[StoredEvent]:
-        """eventsourcing's ``select_events`` in one statement on a per-thread connection.
+        """The library's ``select_events`` in one statement on a per-thread connection.
 
         The library's version opens a pooled transaction around each read (four statements);
         a repository get that fast-forwards a cached aggregate reads here on every request.
@@ -187,8 +189,7 @@ class SqliteAppender:
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._readers, "conn", None)
         if conn is None or getattr(self._readers, "pid", 0) != os.getpid():
-            conn = sqlite3.connect(self._db_path, isolation_level=None, check_same_thread=False,
-                                   timeout=self._timeout)
+            conn = self._connect()
             self._readers.conn, self._readers.pid = conn, os.getpid()
         return conn
 

@@ -27,6 +27,16 @@ class BadParam(ValueError):
         self.details = {name: [problem]}
 
 
+def uuid_param(args: Mapping[str, str], name: str) -> UUID | None:
+    """``name`` as a UUID, or None when absent or empty."""
+    if not args.get(name):
+        return None
+    try:
+        return UUID(args[name])
+    except ValueError:
+        raise BadParam(name, "must be a UUID") from None
+
+
 def whole_number(args: Mapping[str, str], name: str, default: int, most: int, least: int = 1) -> int:
     """``name`` as a whole number from ``least`` to ``most`` (absent or empty: ``default``)."""
     text = args.get(name)
@@ -72,12 +82,7 @@ def stats_query(args: Mapping[str, str], now: datetime) -> StatsQuery:
         raise BadParam("fromdate", "must not be after todate")
     if end - start > MAX_WINDOW:
         raise BadParam("todate", "the window must not be longer than 366 days")
-    domain_id = None
-    if args.get("domain_id"):
-        try:
-            domain_id = UUID(args["domain_id"])
-        except ValueError:
-            raise BadParam("domain_id", "must be a UUID") from None
+    domain_id = uuid_param(args, "domain_id")
     filter_ = args.get("filter") or "all"
     if filter_ not in FILTERS:
         raise BadParam("filter", f"must be one of {', '.join(FILTERS)}")

@@ -22,6 +22,7 @@ from uuid import UUID
 from event_store.envelope import EMAIL_EVENT_TYPES
 from read_api.params import BadParam
 from read_api.params import parse_when
+from read_api.params import uuid_param
 from read_api.params import whole_number
 
 if TYPE_CHECKING:
@@ -85,12 +86,7 @@ class PageRequest:
 
 def parse_filters(args: Mapping[str, str]) -> EventFilters:
     """``email_id``, ``type`` (comma list), ``recipient``, ``from``, ``tag``, ``from_/to_timestamp``."""
-    email_id = None
-    if args.get("email_id"):
-        try:
-            email_id = UUID(args["email_id"])
-        except ValueError:
-            raise BadParam("email_id", "must be a UUID") from None
+    email_id = uuid_param(args, "email_id")
     start = parse_when("from_timestamp", args["from_timestamp"], end=False) \
         if args.get("from_timestamp") else None
     end = parse_when("to_timestamp", args["to_timestamp"], end=True) if args.get("to_timestamp") else None

@@ -1,4 +1,4 @@
-"""SqliteAppender and GroupSync: eventsourcing's rows, its read semantics, one flush for many saves."""
+"""SharedFlushRecorder and GroupSync: eventsourcing's rows, its read semantics, one flush for many saves."""
 
 from __future__ import annotations
 
