@@ -1,10 +1,15 @@
-"""Commands of the delivery worker: load a queued message for sending, record the relay's answer.
+"""Commands of the delivery worker: load a queued message for sending, record the relay's answers.
 
-Both are safe to repeat. Loading only reads. Recording an outcome for a message whose
-status is already final (sent, bounced, failed) records nothing, so a redelivered queued
-event, or two workers racing on one message, never adds a second outcome. A concurrent
-save (eventsourcing's optimistic concurrency ``IntegrityError``) is retried on a freshly
-loaded aggregate a few times.
+Both are safe to repeat. Loading only reads. Recording the outcomes of a batch is one save
+(one durable commit) for every message of it and the suppressions its hard bounces add; an
+outcome for a message whose status is already final (sent, delivered, bounced, failed)
+records nothing, so a redelivered queued event, or two workers racing on one message, never
+adds a second outcome. A concurrent save (eventsourcing's optimistic concurrency
+``IntegrityError``) is retried on freshly loaded aggregates a few times.
+
+A hard bounce at send time (the message's own, or one recipient's) suppresses that
+recipient for every domain of the customer, as an inbound bounce report does (source
+``bounce``); a soft one suppresses nobody.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from uuid import uuid4
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -19,18 +25,21 @@ from eventsourcing.persistence import IntegrityError
 
 from commands import dkim_keys
 from commands.suppression_handlers import check_not_suppressed
+from commands.suppression_handlers import suppression_record
 from event_store.aggregates import Customer
 from event_store.aggregates import Message
+from event_store.aggregates import Suppression
 from event_store.aggregates.message import FINAL
 from event_store.errors import DomainError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from uuid import UUID
 
     from commands.bus import Bus
 
-OUTCOMES = ("sent", "deferred", "bounced", "failed")
+OUTCOMES = ("delivered", "deferred", "bounced", "failed")
 SAVE_ATTEMPTS = 5
 
 
@@ -42,8 +51,20 @@ class LoadForDelivery:
 
 
 @dataclass(frozen=True)
+class RecipientRefusal:
+    """One recipient the relay refused while the message went on (``kind``: bounced|failed)."""
+
+    recipient: str
+    kind: str
+    code: int
+    detail: str
+    status: str | None = None
+    bounce_type: str = "hard"
+
+
+@dataclass(frozen=True)
 class RecordDeliveryOutcome:
-    """Record what the relay said about one attempt (``status`` is a bounce's enhanced code)."""
+    """What the relay said about one attempt (the fields of ``consumers/delivery/ports.py``)."""
 
     message_id: UUID
     outcome: str
@@ -51,6 +72,17 @@ class RecordDeliveryOutcome:
     detail: str
     retry_at: datetime | None = None
     status: str | None = None
+    bounce_type: str = "hard"
+    recipient: str | None = None
+    recipients: tuple[str, ...] = ()
+    refused: tuple[RecipientRefusal, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordDeliveryOutcomes:
+    """Record the outcomes of a batch of attempts in one durable commit."""
+
+    outcomes: Sequence[RecordDeliveryOutcome]
 
 
 @dataclass(frozen=True)
@@ -85,11 +117,12 @@ class Deliverable:
     track_clicks: bool
     signing: Signing | None
     suppressed: str | None = None  # why a recipient may no longer be mailed, if one may not
+    refused: tuple[str, ...] = ()  # recipients refused for good by an earlier attempt
 
 
 def load_for_delivery(cmd: LoadForDelivery, bus: Bus) -> Deliverable:
     """The message, its lifecycle state and its domain's unsealed DKIM key."""
-    message = bus.app.get_message(cmd.message_id)
+    message = bus.app.get_message(cmd.message_id, copy=False)  # read only
     return Deliverable(
         message_id=message.id, status=message.status, attempts=message.attempts,
         retry_at=message.retry_at, queued_at=message.created_on, from_address=message.from_address,
@@ -97,13 +130,15 @@ def load_for_delivery(cmd: LoadForDelivery, bus: Bus) -> Deliverable:
         subject=message.subject, html=message.html, text=message.text, headers=dict(message.headers),
         domain=message.domain, track_opens=message.track_opens, track_clicks=message.track_clicks,
         signing=_signing(message, bus), suppressed=_suppressed(message, bus),
+        refused=tuple(message.refused),
     )
 
 
 def _suppressed(message: Message, bus: Bus) -> str | None:
     """An unsubscribe, bounce or complaint recorded since the message was queued stops it."""
-    try:
-        check_not_suppressed(bus, message.customer_id, [message.to, *message.cc, *message.bcc],
+    try:  # not the recipients refused for good: our own hard bounce suppressed them
+        check_not_suppressed(bus, message.customer_id,
+                             message.pending_recipients([message.to, *message.cc, *message.bcc]),
                              message.domain_id)
     except DomainError as exc:
         return exc.message
@@ -112,7 +147,7 @@ def _suppressed(message: Message, bus: Bus) -> str | None:
 
 def _signing(message: Message, bus: Bus) -> Signing | None:
     """The key of the message's domain, or of a domain re-added under the same name."""
-    customer = bus.app.get(message.customer_id, Customer, "customer")
+    customer = bus.app.get(message.customer_id, Customer, "customer", copy=False)  # read only
     domain = customer.domains.get(message.domain_id) or next(
         (d for d in customer.domains.values() if d["domain"] == message.domain), None)
     if domain is None:
@@ -123,40 +158,72 @@ def _signing(message: Message, bus: Bus) -> Signing | None:
     return Signing(domain["domain"], domain["dkim_selector"], pem)
 
 
-def record_delivery_outcome(cmd: RecordDeliveryOutcome, bus: Bus) -> str:
-    """Append the outcome unless the message is already final; its status afterwards."""
+def record_delivery_outcomes(cmd: RecordDeliveryOutcomes, bus: Bus) -> list[str]:
+    """Append the outcomes unless final, in one save; each message's status afterwards."""
+    for outcome in cmd.outcomes:
+        _check(outcome)
+    for _ in range(SAVE_ATTEMPTS - 1):
+        try:
+            return _record_once(cmd.outcomes, bus)
+        except IntegrityError:
+            continue  # another writer appended first: decide again on the new state
+    return _record_once(cmd.outcomes, bus)
+
+
+def _check(cmd: RecordDeliveryOutcome) -> None:
     if cmd.outcome not in OUTCOMES:
         raise DomainError(f"unknown delivery outcome {cmd.outcome!r}", code="internal", status=500)
     if cmd.outcome == "deferred" and cmd.retry_at is None:
         raise DomainError("a deferred outcome needs retry_at", code="internal", status=500)
-    for _ in range(SAVE_ATTEMPTS - 1):
-        try:
-            return _record_once(cmd, bus)
-        except IntegrityError:
-            continue  # another writer appended first: decide again on the new state
-    return _record_once(cmd, bus)
 
 
-def _record_once(cmd: RecordDeliveryOutcome, bus: Bus) -> str:
-    message = bus.app.get_message(cmd.message_id)
-    if message.status not in FINAL:
-        _apply(message, cmd)
-        bus.app.save(message)
-    return str(message.status)
+def _record_once(outcomes: Sequence[RecordDeliveryOutcome], bus: Bus) -> list[str]:
+    messages: dict[UUID, Message] = {}
+    suppressions: dict[UUID, Suppression] = {}
+    for cmd in outcomes:
+        message = messages.get(cmd.message_id) or bus.app.get_message(cmd.message_id)
+        messages[message.id] = message
+        if message.status not in FINAL:
+            for address in _apply(message, cmd):
+                _suppress(bus, suppressions, message, address, cmd)
+    bus.app.save(*messages.values(), *suppressions.values())
+    return [str(messages[cmd.message_id].status) for cmd in outcomes]
 
 
-def _apply(message: Message, cmd: RecordDeliveryOutcome) -> None:
-    if cmd.outcome == "sent":
-        message.record_sent(cmd.code, cmd.detail)
+def _apply(message: Message, cmd: RecordDeliveryOutcome) -> list[str]:
+    """Trigger the attempt's events; the recipients its hard bounces suppress."""
+    hard = []
+    for refused in cmd.refused:
+        if refused.kind == "bounced":
+            if message.record_recipient_bounce(refused.recipient, refused.bounce_type, refused.code,
+                                               refused.status, refused.detail) \
+                    and refused.bounce_type == "hard":
+                hard.append(refused.recipient)
+        else:
+            message.record_recipient_failed(refused.recipient, refused.code, refused.detail)
+    if cmd.outcome == "delivered":
+        message.record_delivered(cmd.code, cmd.detail, list(cmd.recipients))
     elif cmd.outcome == "deferred" and cmd.retry_at is not None:
         message.record_deferred(cmd.code, cmd.detail, cmd.retry_at)
     elif cmd.outcome == "failed":
         message.record_failed(cmd.code, cmd.detail)
-    elif cmd.outcome == "bounced":
-        message.record_bounce("hard", cmd.code, cmd.status, cmd.detail, "smtp")
+    elif cmd.outcome == "bounced" and message.record_bounce(
+            cmd.bounce_type, cmd.code, cmd.status, cmd.detail, "smtp", recipient=cmd.recipient) \
+            and cmd.bounce_type == "hard" and cmd.recipient is not None:
+        hard.append(cmd.recipient)
+    return hard
+
+
+def _suppress(bus: Bus, records: dict[UUID, Suppression], message: Message, address: str,
+              cmd: RecordDeliveryOutcome) -> None:
+    key = Suppression.create_id(message.customer_id, address)
+    record = records.get(key) or suppression_record(bus, message.customer_id, address)
+    records[key] = record
+    reason = next((r.detail for r in cmd.refused if r.recipient == address), cmd.detail)
+    record.add(uuid4(), None, "bounce", reason, message.id)
 
 
 HANDLERS: dict[type, Callable[[Any, Any], Any]] = {
     LoadForDelivery: load_for_delivery,
-    RecordDeliveryOutcome: record_delivery_outcome,
+    RecordDeliveryOutcomes: record_delivery_outcomes,
 }

@@ -56,7 +56,8 @@ class RecordReport:
     report: Report
 
 
-def _record(bus: Bus, customer_id: UUID, email: str) -> Suppression:
+def suppression_record(bus: Bus, customer_id: UUID, email: str) -> Suppression:
+    """The address's suppression record, or a new empty one."""
     return bus.app.suppression(customer_id, email) or Suppression.start(customer_id, email)
 
 
@@ -65,7 +66,7 @@ def unsubscribe(cmd: Unsubscribe, bus: Bus) -> dict[str, Any] | None:
     if cmd.domain_id is not None and cmd.domain_id not in bus.app.get(
             cmd.customer_id, Customer, "customer").domains:
         raise NotFound("domain not found")
-    record = _record(bus, cmd.customer_id, cmd.email)
+    record = suppression_record(bus, cmd.customer_id, cmd.email)
     if not record.add(uuid4(), cmd.domain_id, cmd.source, cmd.reason, cmd.email_id, strict=cmd.strict):
         return None
     bus.app.save(record)
@@ -131,7 +132,7 @@ def _apply(bus: Bus, message: Any, report: Report) -> list[Any]:
         source = "bounce"
     if report.kind == "bounce" and report.bounce_type != "hard":
         return [message]
-    record = _record(bus, message.customer_id, report.recipient)
+    record = suppression_record(bus, message.customer_id, report.recipient)
     record.add(uuid4(), None, source, report.diagnostic or report.feedback_type, message.id)
     return [message, record]
 

@@ -69,6 +69,15 @@ def _delivery(event: Any) -> dict[str, Any]:
             "attempt": event.attempt}
 
 
+def _delivered(event: Any) -> dict[str, Any]:
+    return {**_delivery(event), "recipients": list(event.recipients)}
+
+
+def _recipient_failed(event: Any) -> dict[str, Any]:
+    return {**_pick(event, _DIMENSIONS), "smtp_code": event.smtp_code, "reason": event.detail,
+            "bounce_type": "soft"}
+
+
 def _bounced(event: Any) -> dict[str, Any]:
     return {**_pick(event, _DIMENSIONS), "smtp_code": event.smtp_code, "bounce_type": event.bounce_type,
             "status": event.status, "reason": event.diagnostic, "source": event.source}
@@ -115,8 +124,11 @@ def _no_message(event: Any) -> UUID | None:
 PUBLISHED: dict[type, tuple[str, Callable[[Any], UUID | None], Callable[[Any], dict[str, Any]]]] = {
     Message.Queued: ("queued", _message_id, _queued),
     Message.Sent: ("sent", _message_id, _delivery),
+    Message.Delivered: ("delivered", _message_id, _delivered),
     Message.Failed: ("failed", _message_id, _delivery),
     Message.Bounced: ("bounced", _message_id, _bounced),
+    Message.RecipientBounced: ("bounced", _message_id, _bounced),
+    Message.RecipientFailed: ("failed", _message_id, _recipient_failed),
     Message.Complained: ("complained", _message_id, _complained),
     Suppression.Added: ("unsubscribed", lambda e: e.email_id, _unsubscribed),
     Suppression.Removed: ("resubscribed", _no_message, _resubscribed),

@@ -40,6 +40,12 @@ VARIABLES = {
                                           "addresses (tests, private networks); default 0",
     "MAILERLOGIC_RETRY_SCHEDULE": "delivery retries, seconds: first=60,factor=2,max=3600,budget=86400",
     "MAILERLOGIC_WEBHOOK_RETRY_SCHEDULE": "webhook retries, seconds: first=30,factor=2,max=3600,budget=86400",
+    "MAILERLOGIC_DELIVERY_SESSIONS": "concurrent SMTP sessions (and sending threads) per delivery "
+                                     "process (default 8)",
+    "MAILERLOGIC_DELIVERY_MESSAGES_PER_SESSION": "messages one SMTP session carries before QUIT "
+                                                 "(default 100)",
+    "MAILERLOGIC_DELIVERY_PROCESSES": "delivery processes `run-all` starts on the embedded default "
+                                      "(default 1: a thread of run-all)",
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
     "MAILERLOGIC_RETENTION_DAYS": "days of event data kept for starter/professional (default 90)",
     "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS": "days of event data kept for enterprise (default 365)",
@@ -95,6 +101,16 @@ def api_client(env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
     return url.rstrip("/"), env.get("MAILERLOGIC_API_KEY") or None
 
 
+def _count(env: Mapping[str, str], name: str, default: int, most: int) -> int:
+    """A whole number from 1 to ``most``, or ``default`` when unset."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= most:
+        raise ValueError(f"{name} must be a whole number from 1 to {most}, not {text!r}")
+    return int(text)
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -128,6 +144,9 @@ class Settings:
     enterprise_retention_days: int = ENTERPRISE_RETENTION_DAYS
     clickhouse_http_url: str | None = None
     export_ttl_hours: int = EXPORT_TTL_HOURS
+    delivery_sessions: int = 8
+    delivery_messages_per_session: int = 100
+    delivery_processes: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -163,6 +182,10 @@ class Settings:
             enterprise_retention_days=_days(env, "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS",
                                             ENTERPRISE_RETENTION_DAYS),
             export_ttl_hours=_hours(env, "MAILERLOGIC_EXPORT_TTL_HOURS", EXPORT_TTL_HOURS),
+            delivery_sessions=_count(env, "MAILERLOGIC_DELIVERY_SESSIONS", 8, 256),
+            delivery_messages_per_session=_count(env, "MAILERLOGIC_DELIVERY_MESSAGES_PER_SESSION",
+                                                 100, 100_000),
+            delivery_processes=_count(env, "MAILERLOGIC_DELIVERY_PROCESSES", 1, 64),
         )
 
     def retention_days_for(self, tier: str) -> int:

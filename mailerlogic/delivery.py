@@ -19,8 +19,11 @@ from typing import TYPE_CHECKING
 
 from commands import tokens
 from commands.delivery_commands import LoadForDelivery
+from commands.delivery_commands import RecipientRefusal
 from commands.delivery_commands import RecordDeliveryOutcome
+from commands.delivery_commands import RecordDeliveryOutcomes
 from consumers import loop
+from consumers.delivery.pool import SmtpPool
 from consumers.delivery.render import DkimSigner
 from consumers.delivery.render import OutboundMessage
 from consumers.delivery.retry import DEFAULT_POLICY
@@ -40,6 +43,7 @@ from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import build_events
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from uuid import UUID
 
     from commands.bus import Bus
@@ -50,9 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailerlogic.delivery")
 GROUP = "delivery"
-# Small batches: a batch is committed only when all its messages have an outcome.
-LIMITS = loop.Limits(max_records=32, max_wait_s=0.2, poll_timeout_s=0.1)
-CONCURRENCY = 4
+# A batch is committed only when all its messages have an outcome, recorded in one commit:
+# big enough to share that commit, small enough that its slowest message holds up few others.
+LIMITS = loop.Limits(max_records=256, max_wait_s=0.1, poll_timeout_s=0.05)
 
 
 @dataclass(frozen=True)
@@ -93,12 +97,18 @@ class BusMessageStore:
             text=found.text, cc=found.cc, bcc=found.bcc, reply_to=found.reply_to,
             headers=found.headers, track_opens=found.track_opens, track_clicks=found.track_clicks)
         return LoadedMessage(message, signer, found.status, found.attempts, found.retry_at,
-                             found.suppressed)
+                             found.suppressed, found.refused)
 
-    def record(self, message_id: UUID, result: DeliveryResult) -> str:
-        """Append the outcome through the bus; the message's status afterwards."""
-        return str(self.bus.handle(RecordDeliveryOutcome(
-            message_id, result.outcome, result.code, result.detail, result.retry_at, result.status)))
+    def record(self, results: Sequence[tuple[UUID, DeliveryResult]]) -> list[str]:
+        """Append the outcomes through the bus in one commit; each message's status afterwards."""
+        statuses: list[str] = self.bus.handle(RecordDeliveryOutcomes([
+            RecordDeliveryOutcome(
+                message_id, r.outcome, r.code, r.detail, r.retry_at, r.status, r.bounce_type,
+                r.recipient, r.recipients,
+                tuple(RecipientRefusal(x.recipient, x.kind, x.code, x.detail, x.status,
+                                       x.bounce_type) for x in r.refused))
+            for message_id, r in results]))
+        return statuses
 
 
 def retry_policy(spec: str | None) -> RetryPolicy:
@@ -109,9 +119,10 @@ def retry_policy(spec: str | None) -> RetryPolicy:
 
 
 def build_transport(settings: Settings) -> Transport:
-    """The SMTP relay of ``SMTP_RELAY_URL``, else the Maildir in the data dir (created here)."""
+    """Pooled sessions to ``SMTP_RELAY_URL``, else the Maildir in the data dir (created here)."""
     if settings.smtp_relay_url:
-        return SmtpTransport.from_url(settings.smtp_relay_url)
+        return SmtpPool(SmtpTransport.from_url(settings.smtp_relay_url), settings.delivery_sessions,
+                        settings.delivery_messages_per_session)
     path = settings.data_dir / "maildir"
     # Created once, before the pool's threads each open it: concurrent creation races.
     mailbox.Maildir(path, create=True)
@@ -128,7 +139,7 @@ def build_deliverer(settings: Settings, events: EmailEvents, retries: RetryStore
     tracking = SignedTrackingLinks(settings.secret_key, settings.public_url)
     policy = retry_policy(settings.retry_schedule)
     return Deliverer(BusMessageStore(build_bus(settings, events)), build_transport(settings),
-                     tracking, retries, policy)
+                     tracking, retries, policy, concurrency=settings.delivery_sessions)
 
 
 def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents | None = None) -> None:
@@ -138,7 +149,7 @@ def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents 
     events = events or build_events(settings)
     retries = open_retries(settings)
     deliverer = build_deliverer(settings, events, retries)
-    sink = DeliverySink(deliverer, CONCURRENCY)
+    sink = DeliverySink(deliverer)
     log.info("delivery: consuming %s, delivering to %r",
              "kafka" if settings.kafka_bootstrap_servers else "the log", deliverer.transport)
     run_with_retries(settings, stop, events, name="delivery", group=GROUP, sink=sink,

@@ -615,8 +615,23 @@ cmd_status() {
     return "$all"
 }
 
+# ------------------------------------------------------------------ mail test tools
+
+# Postfix's native load tools (smtp-sink, smtp-source: the delivery benchmark's sink and
+# baseline) and OpenDKIM's checker (an independent DKIM verifier in the tests). Postfix is
+# installed with debconf's "No configuration", so no mail system is set up or started.
+tools_install() {
+    local missing=()
+    command -v smtp-sink >/dev/null || [[ -x /usr/sbin/smtp-sink ]] || missing+=(postfix)
+    command -v opendkim-testmsg >/dev/null || [[ -x /usr/sbin/opendkim-testmsg ]] || missing+=(opendkim-tools)
+    [[ ${#missing[@]} == 0 ]] && return 0
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    apt_install "${missing[@]}"
+}
+
 cmd_start() {
     ensure_dirs
+    tools_install
     pg_start
     ch_start
     kafka_start

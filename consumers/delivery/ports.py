@@ -26,18 +26,40 @@ class LoadedMessage:
     attempts: int
     retry_at: datetime | None = None
     suppressed: str | None = None  # set when a recipient was suppressed after queueing
+    refused: tuple[str, ...] = ()  # recipients refused for good by an earlier attempt
+
+
+@dataclass(frozen=True)
+class RecipientOutcome:
+    """One recipient refused while the message went on (``kind``: bounced or failed)."""
+
+    recipient: str
+    kind: str
+    code: int
+    detail: str
+    status: str | None  # the RFC 3463 enhanced status code of the reply, if it had one
+    bounce_type: str  # hard (the address is suppressed) or soft
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """The outcome of one attempt, as recorded (``status``: a bounce's enhanced status code)."""
+    """The outcome of one attempt, as recorded (rules in ``outcomes.py``).
+
+    ``outcome`` is delivered, deferred, bounced or failed; ``recipients`` the accepted ones
+    (delivered); ``refused`` the recipients refused on their own, recorded before the
+    outcome; ``status``/``bounce_type``/``recipient`` describe a bounced message (its
+    enhanced status code, hard or soft, and the recipient it is about, None when unknown).
+    """
 
     outcome: str
     code: int
     detail: str
     retry_at: datetime | None = None
-    suppressed: str | None = None  # set when a recipient was suppressed after queueing
     status: str | None = None
+    bounce_type: str = "hard"
+    recipient: str | None = None
+    recipients: tuple[str, ...] = ()
+    refused: tuple[RecipientOutcome, ...] = ()
 
 
 class MessageStore(Protocol):
@@ -46,8 +68,8 @@ class MessageStore(Protocol):
     def load(self, message_id: UUID) -> LoadedMessage:
         """The message and its state; raises if it does not exist."""
 
-    def record(self, message_id: UUID, result: DeliveryResult) -> str:
-        """Durably append the outcome unless the message is final; the status afterwards."""
+    def record(self, results: Sequence[tuple[UUID, DeliveryResult]]) -> list[str]:
+        """Durably append the outcomes (one commit) unless final; each message's status after."""
 
 
 class RetrySchedule(Protocol):

@@ -86,22 +86,18 @@ class SmtpTransport:
 
     def deliver(self, envelope_from: str, recipients: list[str], message: bytes) -> Outcome:
         """One SMTP transaction (module docstring); ValueError for no or non-ASCII addresses."""
-        if not recipients or not all(a.isascii() for a in [envelope_from, *recipients]):
-            raise ValueError(f"need ASCII addresses (no SMTPUTF8 here): {[envelope_from, *recipients]}")
+        check_addresses(envelope_from, recipients)
         try:
-            smtp = self._connect()
+            smtp = self.connect()
             try:
-                return _transaction(smtp, envelope_from, recipients, message)
+                return transaction(smtp, envelope_from, recipients, message)
             finally:
-                _quit(smtp)
-        except _RELAY_SETUP_ERRORS as error:
-            return Outcome("deferred", max(error.smtp_code, 0), f"relay refused us: {_text(error)}")
-        except smtplib.SMTPResponseException as error:
-            return Outcome(classify(error.smtp_code), error.smtp_code, _text(error))
-        except (smtplib.SMTPException, OSError) as error:  # OSError covers timeouts and TLS
-            return Outcome("deferred", 0, f"{type(error).__name__}: {error}")
+                quit_quietly(smtp)
+        except Exception as error:  # noqa: BLE001 - outcome_of re-raises what is no SMTP/IO problem
+            return outcome_of(error)
 
-    def _connect(self) -> smtplib.SMTP:
+    def connect(self) -> smtplib.SMTP:
+        """A new session, greeted, on TLS when due and authenticated; raises SMTP/IO errors."""
         smtp: smtplib.SMTP
         if self.implicit_tls:
             smtp = smtplib.SMTP_SSL(self.host, self.port, self.local_hostname,
@@ -127,8 +123,26 @@ class SmtpTransport:
         return self.plain_on_loopback and _is_loopback(self.host)
 
 
-def _transaction(smtp: smtplib.SMTP, envelope_from: str, recipients: list[str],
-                 message: bytes) -> Outcome:
+def check_addresses(envelope_from: str, recipients: list[str]) -> None:
+    """ValueError unless there is a recipient and every address is ASCII (no SMTPUTF8 here)."""
+    if not recipients or not all(a.isascii() for a in [envelope_from, *recipients]):
+        raise ValueError(f"need ASCII addresses (no SMTPUTF8 here): {[envelope_from, *recipients]}")
+
+
+def outcome_of(error: Exception) -> Outcome:
+    """The outcome of a session or transaction that raised ``error``; re-raises anything else."""
+    if isinstance(error, _RELAY_SETUP_ERRORS):
+        return Outcome("deferred", max(error.smtp_code, 0), f"relay refused us: {_text(error)}")
+    if isinstance(error, smtplib.SMTPResponseException):
+        return Outcome(classify(error.smtp_code), error.smtp_code, _text(error))
+    if isinstance(error, (smtplib.SMTPException, OSError)):  # OSError covers timeouts and TLS
+        return Outcome("deferred", 0, f"{type(error).__name__}: {error}")
+    raise error
+
+
+def transaction(smtp: smtplib.SMTP, envelope_from: str, recipients: list[str],
+                message: bytes) -> Outcome:
+    """MAIL, RCPT for each recipient, DATA on an open session; refused recipients listed."""
     options = [f"SIZE={len(message)}"] if smtp.has_extn("size") else []
     code, reply = smtp.mail(envelope_from, options)
     if code != 250:
@@ -146,8 +160,8 @@ def _transaction(smtp: smtplib.SMTP, envelope_from: str, recipients: list[str],
     return Outcome("sent", code, f"{code} {_decode(reply)}", refused=tuple(refused))
 
 
-def _quit(smtp: smtplib.SMTP) -> None:
-    # The outcome is decided before QUIT: a failing QUIT must not turn "sent" into a retry.
+def quit_quietly(smtp: smtplib.SMTP) -> None:
+    """QUIT, or just close: the outcome is decided before, and a failing QUIT changes nothing."""
     try:
         smtp.quit()
     except (smtplib.SMTPException, OSError):

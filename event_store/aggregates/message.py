@@ -9,15 +9,21 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.domain import event
 
-FINAL = ("sent", "bounced", "failed")
+#: ``sent`` is the final status of messages handed over before ``delivered`` existed.
+FINAL = ("sent", "delivered", "bounced", "failed")
 
 
 class Message(Aggregate):
     """One outbound email; its id is the ``message_id`` / ``email_id`` of the API.
 
-    Lifecycle: queued -> (deferred)* -> sent | bounced | failed; after ``sent`` a report may
-    still bring ``bounced`` (asynchronous bounce) or ``complained``. A repeated outcome is
-    no new fact: it records nothing, so redelivered commands are harmless.
+    Lifecycle: queued -> (deferred)* -> delivered | bounced | failed; after ``delivered`` a
+    report may still bring ``bounced`` (asynchronous bounce) or ``complained``. A repeated
+    outcome is no new fact: it records nothing, so redelivered commands are harmless.
+
+    Recipients: ``Delivered`` lists the recipients the relay accepted; a recipient the relay
+    refused for good while others were accepted (or retried) is its own ``RecipientBounced``
+    (or ``RecipientFailed``) with ``recipient`` set to that address, and is not sent to again.
+    Messages recorded before ``Delivered`` existed end in ``Sent`` (status ``sent``).
     """
 
     class Queued(Aggregate.Created):
@@ -56,6 +62,37 @@ class Message(Aggregate):
         def apply(self, aggregate: Message) -> None:
             aggregate.status, aggregate.attempts = "sent", self.attempt
             aggregate.sent_at, aggregate.retry_at = self.timestamp, None
+
+    class Delivered(Outcome):
+        smtp_code: int
+        detail: str
+        attempt: int
+        recipients: list[str]
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.status, aggregate.attempts = "delivered", self.attempt
+            aggregate.sent_at, aggregate.retry_at = self.timestamp, None
+
+    class RecipientBounced(Outcome):
+        """One recipient refused for good; the message's own status does not change."""
+
+        bounce_type: str
+        smtp_code: int
+        status: str | None
+        diagnostic: str
+        source: str
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.refused = [*aggregate.refused, self.recipient]
+
+    class RecipientFailed(Outcome):
+        """One recipient refused for now while others were accepted: not retried."""
+
+        smtp_code: int
+        detail: str
+
+        def apply(self, aggregate: Message) -> None:
+            aggregate.refused = [*aggregate.refused, self.recipient]
 
     class Deferred(Outcome):
         smtp_code: int
@@ -123,11 +160,34 @@ class Message(Aggregate):
         self.attempts = 0
         self.retry_at: datetime | None = None
         self.complained = False
+        self.refused: list[str] = []  # recipients refused for good (never sent to again)
 
-    def record_sent(self, smtp_code: int, detail: str) -> None:
-        """The relay accepted the message."""
+    def record_delivered(self, smtp_code: int, detail: str, recipients: list[str]) -> None:
+        """The relay (or MX) accepted the message for ``recipients``."""
         if self.status not in FINAL:
-            self._outcome(self.Sent, smtp_code=smtp_code, detail=detail, attempt=self.attempts + 1)
+            self._outcome(self.Delivered, smtp_code=smtp_code, detail=detail,
+                          attempt=self.attempts + 1, recipients=recipients)
+
+    def record_recipient_bounce(self, recipient: str, bounce_type: str, smtp_code: int,
+                                status: str | None, diagnostic: str) -> bool:
+        """The relay refused one recipient for good at send time; False if already recorded."""
+        if recipient.lower() in (r.lower() for r in self.refused) or self.status in FINAL:
+            return False
+        self.trigger_event(self.RecipientBounced, **{**self.dimensions(), "recipient": recipient},
+                           bounce_type=bounce_type, smtp_code=smtp_code, status=status,
+                           diagnostic=diagnostic, source="smtp")
+        return True
+
+    def record_recipient_failed(self, recipient: str, smtp_code: int, detail: str) -> None:
+        """The relay refused one recipient for now while it accepted others."""
+        if recipient.lower() not in (r.lower() for r in self.refused) and self.status not in FINAL:
+            self.trigger_event(self.RecipientFailed, **{**self.dimensions(), "recipient": recipient},
+                               smtp_code=smtp_code, detail=detail)
+
+    def pending_recipients(self, recipients: list[str]) -> list[str]:
+        """``recipients`` without those refused for good."""
+        refused = {r.lower() for r in self.refused}
+        return [r for r in recipients if r.lower() not in refused]
 
     def record_deferred(self, smtp_code: int, detail: str, retry_at: datetime) -> None:
         """A temporary failure: try again at ``retry_at``."""
@@ -141,12 +201,17 @@ class Message(Aggregate):
             self._outcome(self.Failed, smtp_code=smtp_code, detail=detail, attempt=self.attempts + 1)
 
     def record_bounce(self, bounce_type: str, smtp_code: int, status: str | None, diagnostic: str,
-                      source: str, occurred_at: datetime | None = None) -> bool:
-        """A hard or soft bounce, from the relay or a later report; False if already bounced."""
+                      source: str, occurred_at: datetime | None = None, *,
+                      recipient: str | None = None) -> bool:
+        """A hard or soft bounce, from the relay or a later report; False if already bounced.
+
+        ``recipient``: the address it is about when that is not ``to`` (the relay refused it).
+        """
         if self.status in ("bounced", "failed"):
             return False
-        self._outcome(self.Bounced, bounce_type=bounce_type, smtp_code=smtp_code, status=status,
-                      diagnostic=diagnostic, source=source, occurred_at=occurred_at)
+        self.trigger_event(self.Bounced, **{**self.dimensions(), "recipient": recipient or self.to},
+                           bounce_type=bounce_type, smtp_code=smtp_code, status=status,
+                           diagnostic=diagnostic, source=source, occurred_at=occurred_at)
         return True
 
     def record_complaint(self, feedback_type: str, occurred_at: datetime | None = None) -> bool:

@@ -110,7 +110,8 @@ def test_real_services_deliver_defer_and_bounce_through_the_relay(real_stack: St
         assert by_rcpt[("ann@example.org",)].mail_from == "noreply@acme.test"
         _follow_links(real_stack, mail)
 
-        _settle(real_stack, key, {"sent": 3, "bounced": 1, "failed": 0, "opens": 1, "clicks": 1})
+        _settle(real_stack, key, {"sent": 3, "delivered": 2, "bounced": 1, "failed": 0, "opens": 1,
+                                "clicks": 1})
         assert len(smtp.received) == 2  # nothing was handed over twice
         delivery = real_stack.procs.pop("delivery")
         delivery.send_signal(signal.SIGTERM)
@@ -139,4 +140,5 @@ def test_embedded_default_writes_signed_tracked_mail_to_the_maildir(embedded_sta
     assert ann_data.startswith(b"Return-Path: <noreply@acme.test>\nX-Envelope-To: ann@example.org\n")
     _follow_links(embedded_stack, _check_mail(embedded_stack, key, ann_data, ann))
 
-    _settle(embedded_stack, key, {"sent": 2, "bounced": 0, "failed": 0, "opens": 1, "clicks": 1})
+    _settle(embedded_stack, key, {"sent": 2, "delivered": 2, "bounced": 0, "failed": 0, "opens": 1,
+                                    "clicks": 1})

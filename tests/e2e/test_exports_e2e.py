@@ -36,8 +36,8 @@ def test_the_cli_exports_events_and_stats_from_run_all(embedded_stack: Stack, tm
     def events() -> list[dict[str, object]]:
         return list(stack.request("GET", "/api/events?limit=1000", key=key)[1]["events"])
 
-    wait_for(lambda: sorted(e["event_type"] for e in events()) == ["queued", "queued", "sent", "sent"],
-             "two messages queued and sent")
+    wait_for(lambda: sorted(e["event_type"] for e in events()) == ["delivered", "delivered", "queued", "queued"],
+             "two messages queued and delivered")
     shown = {e["id"]: e for e in events()}
 
     target = tmp_path / "events.ndjson"
@@ -58,7 +58,7 @@ def test_the_cli_exports_events_and_stats_from_run_all(embedded_stack: Stack, tm
     assert done.stdout.endswith(f"31 rows, {target.stat().st_size} bytes written to {target}\n")
     today = table[-1]
     assert (today["date"], today["sent"], today["delivery_rate"]) == (
-        datetime.now(UTC).date().isoformat(), "2", "0.0")
+        datetime.now(UTC).date().isoformat(), "2", "100.0")
     assert sum(int(row["sent"]) for row in table) == 2
 
     starter = stack.create_customer("Small", "small.test")

@@ -107,10 +107,10 @@ def test_run_all_counts_the_delivery_thread_too(embedded_stack: Stack) -> None:
 
     def delivered() -> Samples | None:
         samples = scrape(embedded_stack)
-        sent = value(samples, "mailerlogic_events_appended_total", type="Message.Sent")
-        return samples if sent == 3 else None
+        count = value(samples, "mailerlogic_events_appended_total", type="Message.Delivered")
+        return samples if count == 3 else None
 
-    samples = wait_for(delivered, "3 sent events")
+    samples = wait_for(delivered, "3 delivered events")
     assert requests(samples, "POST", "/api/send", "200") == 3
     assert value(samples, "mailerlogic_events_appended_total", type="Message.Queued") == 3
     assert value(samples, "mailerlogic_reader_lag_events", reader="projector") >= 0

@@ -58,7 +58,7 @@ def _scenario(stack: Stack) -> None:
 
     _, one = stack.request("GET", f"/api/emails/{ids[0]}/events", key=key)
     assert one["email_id"] == ids[0]
-    assert [e["event_type"] for e in one["events"] if e["event_type"] != "sent"] == ["queued", "opened"]
+    assert [e["event_type"] for e in one["events"] if e["event_type"] != "delivered"] == ["queued", "opened"]
     assert stack.request("GET", f"/api/emails/{ids[0]}/events", key=starter, expect=403)[1]["error"] == (
         "event_api_disabled")
     status, body, kind = _get(stack, "/api/events/export?format=ndjson&type=queued", key)

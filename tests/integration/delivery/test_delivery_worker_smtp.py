@@ -99,7 +99,7 @@ def retry_until_final(deliverer: Deliverer, rig: Rig, ids: list[UUID], seconds: 
     thread.start()
     try:
         for _ in range(int(seconds / 0.05)):
-            if all(rig.app.get_message(i).status in ("sent", "bounced", "failed") for i in ids):
+            if all(rig.app.get_message(i).status in ("delivered", "bounced", "failed") for i in ids):
                 return
             stop.wait(0.05)
         raise AssertionError({i: rig.app.get_message(i).status for i in ids})
@@ -137,8 +137,8 @@ def test_accepted_deferred_rejected_and_recovering_messages_get_the_right_events
     def kinds(message_id: UUID) -> list[tuple[str, int, int | None]]:
         return [(type(e).__name__, e.smtp_code, getattr(e, "attempt", None)) for e in rig.events(message_id)]
 
-    assert kinds(ok) == [("Sent", 250, 1)]
-    assert kinds(flaky) == [("Deferred", 451, 1), ("Sent", 250, 2)]
+    assert kinds(ok) == [("Delivered", 250, 1)]
+    assert kinds(flaky) == [("Deferred", 451, 1), ("Delivered", 250, 2)]
     assert kinds(busy) == [("Deferred", 451, 1), ("Deferred", 451, 2), ("Failed", 451, 3)]
     assert kinds(gone) == [("Bounced", 550, None)]
     [bounced] = rig.events(gone)
@@ -189,11 +189,11 @@ class CrashingStore:
     def load(self, message_id: UUID) -> Any:
         return self.inner.load(message_id)
 
-    def record(self, message_id: UUID, result: Any) -> str:
+    def record(self, results: Any) -> list[str]:
         if not self.crashed:
             self.crashed = True
             raise RuntimeError("killed")
-        return self.inner.record(message_id, result)
+        return self.inner.record(results)
 
 
 def test_a_crash_after_the_relay_accepted_resends_with_the_same_message_id(rig: Rig) -> None:
@@ -213,7 +213,7 @@ def test_a_crash_after_the_relay_accepted_resends_with_the_same_message_id(rig: 
     first, second = (parse(r.data) for r in rig.smtp.received)
     assert first["Message-ID"] == second["Message-ID"] == f"<{message_id}@acme.test>"
     assert first.get_body(("html",)).get_content() == second.get_body(("html",)).get_content()
-    assert [type(e) for e in rig.events(message_id)] == [Message.Sent]
+    assert [type(e) for e in rig.events(message_id)] == [Message.Delivered]
     assert feed.position("delivery") == feed.head()
 
 
@@ -239,5 +239,5 @@ def test_a_deferred_message_survives_a_restart_of_the_worker(rig: Rig) -> None:
     assert len(rig.smtp.received) == 0
     retry_until_final(restarted, rig, [message_id])
 
-    assert [type(e) for e in rig.events(message_id)] == [Message.Deferred, Message.Sent]
+    assert [type(e) for e in rig.events(message_id)] == [Message.Deferred, Message.Delivered]
     assert len(rig.smtp.received) == 1

@@ -13,12 +13,15 @@ from eventsourcing.persistence import IntegrityError
 
 from commands import dkim_keys
 from commands.delivery_commands import LoadForDelivery
+from commands.delivery_commands import RecipientRefusal
 from commands.delivery_commands import RecordDeliveryOutcome
+from commands.delivery_commands import RecordDeliveryOutcomes
 from commands.messages import AddDomain
 from commands.messages import RemoveDomain
 from commands.messages import SendEmail
 from event_store.aggregates import Customer
 from event_store.aggregates import Message
+from event_store.aggregates import Suppression
 from event_store.application import EmailEvents
 from event_store.errors import DomainError
 from event_store.errors import NotFound
@@ -46,6 +49,16 @@ def _send(bus: Any, customer: Any, **changes: Any) -> Message:
                             "headers": {"X-Campaign": "spring"}, "track_opens": True} | changes
     message: Message = bus.handle(SendEmail(customer_id=customer.id, **body))
     return message
+
+
+def _record(bus: Any, *outcomes: RecordDeliveryOutcome) -> list[str]:
+    statuses: list[str] = bus.handle(RecordDeliveryOutcomes(outcomes))
+    return statuses
+
+
+def _one(bus: Any, outcome: RecordDeliveryOutcome) -> str:
+    [status] = _record(bus, outcome)
+    return status
 
 
 def _new_events(bus: Any, message: Message, after: int) -> list[Any]:
@@ -99,47 +112,131 @@ def test_load_of_an_unknown_message_is_not_found(bus: Any) -> None:
         bus.handle(LoadForDelivery(uuid4()))
 
 
-def test_deferred_then_sent_appends_both_and_a_repeat_appends_nothing(bus: Any, customer: Any) -> None:
+def test_deferred_then_delivered_appends_both_and_a_repeat_appends_nothing(bus: Any, customer: Any) -> None:
     message = _send(bus, customer)
+    to = ("ada@example.org", "cy@example.org")
 
-    statuses = [bus.handle(RecordDeliveryOutcome(message.id, "deferred", 451, "busy", LATER)),
-                bus.handle(RecordDeliveryOutcome(message.id, "sent", 250, "ok")),
-                bus.handle(RecordDeliveryOutcome(message.id, "sent", 250, "ok again")),
-                bus.handle(RecordDeliveryOutcome(message.id, "bounced", 550, "late", status="5.1.1"))]
+    statuses = [_one(bus, RecordDeliveryOutcome(message.id, "deferred", 451, "busy", LATER)),
+                _one(bus, RecordDeliveryOutcome(message.id, "delivered", 250, "ok", recipients=to)),
+                _one(bus, RecordDeliveryOutcome(message.id, "delivered", 250, "ok again", recipients=to)),
+                _one(bus, RecordDeliveryOutcome(message.id, "bounced", 550, "late", status="5.1.1"))]
 
-    deferred, sent = _new_events(bus, message, 1)
-    assert statuses == ["deferred", "sent", "sent", "sent"]
+    deferred, delivered = _new_events(bus, message, 1)
+    assert statuses == ["deferred", "delivered", "delivered", "delivered"]
     assert (type(deferred), deferred.attempt, deferred.retry_at) == (Message.Deferred, 1, LATER)
-    assert (type(sent), sent.attempt, sent.smtp_code, sent.detail) == (Message.Sent, 2, 250, "ok")
+    assert (type(delivered), delivered.attempt, delivered.smtp_code, delivered.detail,
+            delivered.recipients) == (Message.Delivered, 2, 250, "ok", list(to))
 
 
-def test_a_bounce_from_the_relay_is_hard_and_its_source_is_smtp(bus: Any, customer: Any) -> None:
-    message = _send(bus, customer)
+def test_a_hard_bounce_from_the_relay_has_source_smtp_and_suppresses_the_recipient(
+        bus: Any, customer: Any) -> None:
+    message = _send(bus, customer, cc=())
 
-    assert bus.handle(RecordDeliveryOutcome(message.id, "bounced", 550, "No such user", status="5.1.1")) \
-        == "bounced"
+    assert _one(bus, RecordDeliveryOutcome(message.id, "bounced", 550, "No such user", status="5.1.1",
+                                           recipient="ada@example.org")) == "bounced"
 
     [bounced] = _new_events(bus, message, 1)
-    assert (bounced.bounce_type, bounced.smtp_code, bounced.status, bounced.diagnostic, bounced.source) == (
-        "hard", 550, "5.1.1", "No such user", "smtp")
+    assert (bounced.bounce_type, bounced.smtp_code, bounced.status, bounced.diagnostic, bounced.source,
+            bounced.recipient) == ("hard", 550, "5.1.1", "No such user", "smtp", "ada@example.org")
+    record = bus.app.suppression(customer.id, "ada@example.org")
+    assert {k: (v["source"], v["reason"]) for k, v in record.entries.items()} == {
+        None: ("bounce", "No such user")}
+
+
+def test_a_soft_bounce_suppresses_nobody(bus: Any, customer: Any) -> None:
+    message = _send(bus, customer, cc=())
+
+    _one(bus, RecordDeliveryOutcome(message.id, "bounced", 552, "552 5.2.2 Mailbox full", status="5.2.2",
+                                    bounce_type="soft", recipient="ada@example.org"))
+
+    [bounced] = _new_events(bus, message, 1)
+    assert (bounced.bounce_type, bounced.status) == ("soft", "5.2.2")
+    assert bus.app.suppression(customer.id, "ada@example.org") is None
+
+
+def test_a_refused_cc_is_its_own_hard_bounce_and_only_the_cc_is_suppressed(bus: Any, customer: Any) -> None:
+    message = _send(bus, customer, bcc=("bo@example.org",))
+    refusal = RecipientRefusal("cy@example.org", "bounced", 550, "550 5.1.1 No such user", "5.1.1", "hard")
+
+    status = _one(bus, RecordDeliveryOutcome(message.id, "delivered", 250, "250 ok",
+                                             recipients=("ada@example.org", "bo@example.org"),
+                                             refused=(refusal,)))
+
+    bounced, delivered = _new_events(bus, message, 1)
+    assert status == "delivered"
+    assert (type(bounced), bounced.recipient, bounced.bounce_type, bounced.status, bounced.source) == (
+        Message.RecipientBounced, "cy@example.org", "hard", "5.1.1", "smtp")
+    assert (type(delivered), delivered.recipient, delivered.recipients) == (
+        Message.Delivered, "ada@example.org", ["ada@example.org", "bo@example.org"])
+    assert bus.app.suppression(customer.id, "cy@example.org").blocks(None)["source"] == "bounce"
+    assert bus.app.suppression(customer.id, "ada@example.org") is None
+    assert bus.app.suppression(customer.id, "bo@example.org") is None
+    assert bus.handle(LoadForDelivery(message.id)).refused == ("cy@example.org",)
+
+
+def test_a_recipient_refused_for_now_while_others_were_accepted_is_failed_soft(bus: Any, customer: Any) -> None:
+    message = _send(bus, customer)
+    refusal = RecipientRefusal("cy@example.org", "failed", 451, "451 4.2.0 busy", "4.2.0", "soft")
+
+    _one(bus, RecordDeliveryOutcome(message.id, "delivered", 250, "ok", recipients=("ada@example.org",),
+                                    refused=(refusal,)))
+
+    failed, delivered = _new_events(bus, message, 1)
+    assert (type(failed), failed.recipient, failed.smtp_code, failed.detail) == (
+        Message.RecipientFailed, "cy@example.org", 451, "451 4.2.0 busy")
+    assert type(delivered) is Message.Delivered
+    assert bus.app.suppression(customer.id, "cy@example.org") is None
+
+
+def test_a_deferred_attempt_records_its_hard_refusals_and_a_retry_is_not_suppressed_by_them(
+        bus: Any, customer: Any) -> None:
+    message = _send(bus, customer)
+    refusal = RecipientRefusal("cy@example.org", "bounced", 550, "550 5.1.1 gone", "5.1.1", "hard")
+
+    _one(bus, RecordDeliveryOutcome(message.id, "deferred", 451, "busy", LATER, refused=(refusal,)))
+
+    bounced, deferred = _new_events(bus, message, 1)
+    assert (type(bounced), type(deferred)) == (Message.RecipientBounced, Message.Deferred)
+    found = bus.handle(LoadForDelivery(message.id))
+    assert (found.status, found.refused, found.suppressed) == ("deferred", ("cy@example.org",), None)
+
+
+def test_a_batch_is_one_save_and_two_bounces_of_one_address_suppress_it_once(
+        bus: Any, customer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = _send(bus, customer, cc=()), _send(bus, customer, cc=())
+    delivered = _send(bus, customer, cc=())
+    saves: list[int] = []
+    save = bus.app.save
+    monkeypatch.setattr(bus.app, "save", lambda *a: saves.append(len(a)) or save(*a))
+
+    statuses = _record(bus, *(RecordDeliveryOutcome(m.id, "bounced", 550, "gone", status="5.1.1",
+                                                    recipient="ada@example.org") for m in (first, second)),
+                       RecordDeliveryOutcome(delivered.id, "delivered", 250, "ok",
+                                             recipients=("ada@example.org",)))
+
+    assert statuses == ["bounced", "bounced", "delivered"]
+    assert saves == [4]  # three messages and one suppression record
+    record = bus.app.suppression(customer.id, "ada@example.org")
+    adds = [e for e in bus.app.repository.event_store.get(record.id) if isinstance(e, Suppression.Added)]
+    assert [(a.source, a.email_id) for a in adds] == [("bounce", first.id)]
 
 
 def test_failed_is_final(bus: Any, customer: Any) -> None:
     message = _send(bus, customer)
 
-    bus.handle(RecordDeliveryOutcome(message.id, "failed", 0, "budget spent"))
-    bus.handle(RecordDeliveryOutcome(message.id, "sent", 250, "ok"))
+    _one(bus, RecordDeliveryOutcome(message.id, "failed", 0, "budget spent"))
+    _one(bus, RecordDeliveryOutcome(message.id, "delivered", 250, "ok"))
 
     [failed] = _new_events(bus, message, 1)
     assert (type(failed), failed.attempt, failed.detail) == (Message.Failed, 1, "budget spent")
 
 
-@pytest.mark.parametrize(("outcome", "retry_at"), [("deferred", None), ("delivered", None)])
+@pytest.mark.parametrize(("outcome", "retry_at"), [("deferred", None), ("sent", None)])
 def test_an_invalid_outcome_is_refused(bus: Any, customer: Any, outcome: str, retry_at: Any) -> None:
     message = _send(bus, customer)
 
     with pytest.raises(DomainError):
-        bus.handle(RecordDeliveryOutcome(message.id, outcome, 0, "x", retry_at))
+        _one(bus, RecordDeliveryOutcome(message.id, outcome, 0, "x", retry_at))
     assert _new_events(bus, message, 1) == []
 
 
@@ -150,20 +247,20 @@ def test_a_concurrent_writer_wins_and_the_outcome_is_decided_again(bus: Any, cus
     calls: list[int] = []
 
     def racing_save(*aggregates: Any) -> Any:
-        if not calls:  # another worker records "sent" just before us
+        if not calls:  # another worker records "delivered" just before us
             calls.append(1)
             other = bus.app.get_message(message.id)
-            other.record_sent(250, "other worker")
+            other.record_delivered(250, "other worker", ["ada@example.org"])
             save(other)
             return save(*aggregates)  # our stale version now conflicts
         calls.append(1)
         return save(*aggregates)
 
     monkeypatch.setattr(bus.app, "save", racing_save)
-    status = bus.handle(RecordDeliveryOutcome(message.id, "deferred", 451, "busy", LATER))
+    status = _one(bus, RecordDeliveryOutcome(message.id, "deferred", 451, "busy", LATER))
 
-    [sent] = _new_events(bus, message, 1)
-    assert (status, type(sent), sent.detail) == ("sent", Message.Sent, "other worker")
+    [delivered] = _new_events(bus, message, 1)
+    assert (status, type(delivered), delivered.detail) == ("delivered", Message.Delivered, "other worker")
 
 
 def test_a_writer_that_keeps_conflicting_gives_up(bus: Any, customer: Any,
@@ -175,7 +272,7 @@ def test_a_writer_that_keeps_conflicting_gives_up(bus: Any, customer: Any,
 
     monkeypatch.setattr(bus.app, "save", conflict)
     with pytest.raises(IntegrityError):
-        bus.handle(RecordDeliveryOutcome(message.id, "sent", 250, "ok"))
+        _one(bus, RecordDeliveryOutcome(message.id, "delivered", 250, "ok"))
 
 
 def test_load_says_when_a_recipient_was_suppressed_after_queueing(bus: Any, customer: Any) -> None:

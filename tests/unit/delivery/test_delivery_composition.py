@@ -18,6 +18,7 @@ from consumers.delivery.retry import DEFAULT_POLICY
 from consumers.delivery.retry import RetryPolicy
 from consumers.delivery.retry_store import RetryStore
 from consumers.delivery.transport import MaildirTransport
+from consumers.delivery.pool import SmtpPool
 from consumers.delivery.transport import SmtpTransport
 from event_store.application import EmailEvents
 from mailerlogic.config import Settings
@@ -82,7 +83,7 @@ def test_the_transport_is_the_relay_when_configured_else_the_maildir(tmp_path: P
                                "SMTP_RELAY_URL": "smtp://u:p@relay.test:2525"})
 
     assert build_transport(embedded) == MaildirTransport(tmp_path / "maildir")
-    assert build_transport(relay) == SmtpTransport("relay.test", 2525, "u", "p")
+    assert build_transport(relay) == SmtpPool(SmtpTransport("relay.test", 2525, "u", "p"), 8, 100)
 
 
 def test_the_bus_store_loads_an_outbound_message_and_records_outcomes() -> None:
@@ -94,7 +95,7 @@ def test_the_bus_store_loads_an_outbound_message_and_records_outcomes() -> None:
     later = datetime(2026, 3, 15, 15, tzinfo=UTC)
 
     loaded = store.load(message.id)
-    deferred = store.record(message.id, DeliveryResult("deferred", 451, "busy", retry_at=later))
+    [deferred] = store.record([(message.id, DeliveryResult("deferred", 451, "busy", retry_at=later))])
     reloaded = store.load(message.id)
 
     outbound = loaded.message
@@ -106,4 +107,5 @@ def test_the_bus_store_loads_an_outbound_message_and_records_outcomes() -> None:
     assert (loaded.status, loaded.attempts) == ("queued", 0)
     assert deferred == "deferred"
     assert (reloaded.status, reloaded.attempts, reloaded.retry_at) == ("deferred", 1, later)
-    assert store.record(message.id, DeliveryResult("sent", 250, "ok")) == "sent"
+    assert store.record([(message.id, DeliveryResult("delivered", 250, "ok",
+                                                     recipients=("ada@example.org",)))]) == ["delivered"]

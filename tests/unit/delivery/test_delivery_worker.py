@@ -37,6 +37,7 @@ NOW = datetime(2026, 3, 15, 14, 30, tzinfo=UTC)
 POLICY = RetryPolicy(first_delay=timedelta(seconds=10), factor=2, max_delay=timedelta(seconds=40),
                      budget=timedelta(seconds=30))  # waits 10 s, 20 s, then failed
 SENT = Outcome("sent", 250, "250 2.0.0 Ok: queued")
+DELIVERED = ("delivered", 250)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,7 @@ class MemoryStore:
         self.messages: dict[UUID, LoadedMessage] = {}
         self.recorded: dict[UUID, list[DeliveryResult]] = {}
         self.crash_on_record = 0
+        self.commits = 0
         self.journal = journal
 
     def add(self, loaded: LoadedMessage) -> UUID:
@@ -61,18 +63,23 @@ class MemoryStore:
     def load(self, message_id: UUID) -> LoadedMessage:
         return self.messages[message_id]
 
-    def record(self, message_id: UUID, result: DeliveryResult) -> str:
+    def record(self, results: Sequence[tuple[UUID, DeliveryResult]]) -> list[str]:
         if self.crash_on_record:
             self.crash_on_record -= 1
             raise RuntimeError("event store down")
+        self.commits += 1
+        return [self._record(message_id, result) for message_id, result in results]
+
+    def _record(self, message_id: UUID, result: DeliveryResult) -> str:
         loaded = self.messages[message_id]
-        if loaded.status in ("sent", "bounced", "failed"):
+        if loaded.status in ("sent", "delivered", "bounced", "failed"):
             return loaded.status
         self.journal.append(f"record {result.outcome}")
         self.recorded[message_id].append(result)
         attempts = loaded.attempts + (result.outcome != "bounced")
+        refused = loaded.refused + tuple(r.recipient for r in result.refused)
         self.messages[message_id] = replace(loaded, status=result.outcome, attempts=attempts,
-                                            retry_at=result.retry_at)
+                                            retry_at=result.retry_at, refused=refused)
         return result.outcome
 
 
@@ -144,7 +151,10 @@ class World:
         self.store.messages[message_id] = replace(self.store.messages[message_id], **changes)
 
     def sink(self, concurrency: int = 1) -> DeliverySink:
-        return DeliverySink(self.deliverer, concurrency)
+        if concurrency > 1:
+            self.deliverer = Deliverer(self.store, self.transport, PlainTracking(), self.retries, POLICY,
+                                       clock=lambda: self.clock[0], concurrency=concurrency)
+        return DeliverySink(self.deliverer)
 
 
 @pytest.fixture
@@ -184,7 +194,7 @@ def test_a_queued_message_is_rendered_signed_sent_and_recorded(world: World, key
 
     [(sender, recipients, data)] = world.transport.handed
     assert (sender, recipients) == ("news@acme.test", ["ann@example.test"])
-    assert outcomes(world, message_id) == [("sent", 250)]
+    assert outcomes(world, message_id) == [DELIVERED]
     mail = email.message_from_bytes(data, policy=default)
     assert mail["Message-ID"] == f"<{message_id}@acme.test>"
     assert mail["List-Unsubscribe"] == f"<https://t.example.test/track/u/{message_id}>"
@@ -266,7 +276,7 @@ def test_a_recipient_suppressed_after_queueing_is_not_mailed(world: World) -> No
     assert world.transport.handed == []
 
 
-@pytest.mark.parametrize("status", ["sent", "bounced", "failed"])
+@pytest.mark.parametrize("status", ["sent", "delivered", "bounced", "failed"])
 def test_a_final_message_is_skipped(world: World, status: str) -> None:
     message_id = world.queue()
     world.set(message_id, status=status)
@@ -285,7 +295,7 @@ def test_a_redelivered_batch_sends_nothing_twice(world: World) -> None:
     sink.write(queued(ids[0], ids[0]))
 
     assert len(world.transport.handed) == 3
-    assert all(outcomes(world, mid) == [("sent", 250)] for mid in ids)
+    assert all(outcomes(world, mid) == [DELIVERED] for mid in ids)
 
 
 def test_a_crash_between_accept_and_record_resends_with_the_same_message_id(world: World) -> None:
@@ -300,7 +310,7 @@ def test_a_crash_between_accept_and_record_resends_with_the_same_message_id(worl
     first, second = (email.message_from_bytes(data, policy=default) for *_, data in world.transport.handed)
     assert first["Message-ID"] == second["Message-ID"] == f"<{message_id}@acme.test>"
     assert first.get_body(("plain",)).get_content() == second.get_body(("plain",)).get_content()
-    assert outcomes(world, message_id) == [("sent", 250)]
+    assert outcomes(world, message_id) == [DELIVERED]
 
 
 def test_a_deferred_message_from_the_stream_is_left_to_the_schedule(world: World) -> None:
@@ -326,7 +336,7 @@ def test_the_retry_loop_delivers_due_messages_and_forgets_them(world: World) -> 
     world.clock[0] = NOW + timedelta(seconds=30)
     run_retries(world.deliverer, StopAfter(3), every_s=0)
 
-    assert outcomes(world, message_id) == [("deferred", 451), ("deferred", 451), ("sent", 250)]
+    assert outcomes(world, message_id) == [("deferred", 451), ("deferred", 451), DELIVERED]
     assert world.retries.due == {}
 
 
@@ -341,13 +351,13 @@ def test_a_crash_after_scheduling_and_before_the_event_is_retried(world: World) 
     world.clock[0] = NOW + timedelta(seconds=10)
     run_retries(world.deliverer, StopAfter(3), every_s=0)
 
-    assert outcomes(world, message_id) == [("sent", 250)]
+    assert outcomes(world, message_id) == [DELIVERED]
     assert world.retries.due == {}
 
 
 def test_an_entry_of_a_message_already_final_is_deleted_without_sending(world: World) -> None:
     message_id = world.queue()
-    world.set(message_id, status="sent")
+    world.set(message_id, status="delivered")
     world.retries.due[message_id] = NOW
 
     run_retries(world.deliverer, StopAfter(3), every_s=0)
@@ -360,10 +370,10 @@ def test_stopping_releases_claimed_entries_that_were_not_attempted(world: World)
     for message_id in ids:
         world.retries.due[message_id] = NOW
 
-    run_retries(world.deliverer, StopAfter(2), every_s=0, batch=3)  # stops after one attempt
+    run_retries(world.deliverer, StopAfter(1), every_s=0, batch=3)  # stops right after the claim
 
-    assert len(world.transport.handed) == 1
-    assert sorted(world.retries.due.values()) == [NOW, NOW]
+    assert world.transport.handed == []
+    assert world.retries.due == dict.fromkeys(ids, NOW)
 
 
 def test_a_pool_delivers_each_message_of_a_batch_once(world: World) -> None:
@@ -375,4 +385,5 @@ def test_a_pool_delivers_each_message_of_a_batch_once(world: World) -> None:
 
     handed = sorted(rcpt for _, [rcpt], _ in world.transport.handed)
     assert handed == sorted(f"r{i}@example.test" for i in range(12))
-    assert all(outcomes(world, mid) == [("sent", 250)] for mid in ids)
+    assert all(outcomes(world, mid) == [DELIVERED] for mid in ids)
+    assert world.store.commits == 1  # the batch's outcomes in one commit

@@ -19,33 +19,45 @@ def _message() -> Message:
     return message
 
 
-def test_deferred_then_sent_counts_attempts_and_copies_dimensions() -> None:
+def test_deferred_then_delivered_counts_attempts_and_copies_dimensions() -> None:
     message = _message()
     message.record_deferred(451, "try later", datetime(2026, 1, 1, tzinfo=UTC))
-    message.record_sent(250, "ok")
+    message.record_delivered(250, "ok", ["ada@example.org"])
     deferred, sent = message.collect_events()
-    assert (deferred.attempt, sent.attempt, message.status, message.retry_at) == (1, 2, "sent", None)
+    assert (deferred.attempt, sent.attempt, message.status, message.retry_at) == (1, 2, "delivered", None)
+    assert sent.recipients == ["ada@example.org"]
     assert (sent.customer_id, sent.recipient, sent.domain_id, sent.tag) == (
         message.customer_id, "ada@example.org", DOMAIN_ID, "welcome")
 
 
 def test_repeated_outcomes_are_no_new_facts() -> None:
     message = _message()
-    message.record_sent(250, "ok")
-    message.record_sent(250, "ok")
+    message.record_delivered(250, "ok", ["ada@example.org"])
+    message.record_delivered(250, "ok", ["ada@example.org"])
     message.record_failed(451, "late duplicate")
-    assert [type(e) for e in message.collect_events()] == [Message.Sent]
+    assert message.record_recipient_bounce("ada@example.org", "hard", 550, "5.1.1", "late") is False
+    assert [type(e) for e in message.collect_events()] == [Message.Delivered]
 
 
-def test_a_report_can_bounce_a_sent_message_once_and_complaints_once() -> None:
+def test_a_report_can_bounce_a_delivered_message_once_and_complaints_once() -> None:
     message = _message()
-    message.record_sent(250, "ok")
+    message.record_delivered(250, "ok", ["ada@example.org"])
     assert message.record_bounce("hard", 550, "5.1.1", "user unknown", "report") is True
     assert message.record_bounce("hard", 550, "5.1.1", "user unknown", "report") is False
     assert message.record_complaint("abuse") is True
     assert message.record_complaint("abuse") is False
-    assert [type(e) for e in message.collect_events()] == [Message.Sent, Message.Bounced,
+    assert [type(e) for e in message.collect_events()] == [Message.Delivered, Message.Bounced,
                                                            Message.Complained]
+
+
+def test_a_recipient_refused_for_good_is_recorded_once_and_left_out_of_later_attempts() -> None:
+    message = _message()
+    assert message.record_recipient_bounce("Cy@Example.org", "hard", 550, "5.1.1", "gone") is True
+    assert message.record_recipient_bounce("cy@example.org", "hard", 550, "5.1.1", "gone") is False
+    [bounced] = message.collect_events()
+    assert (type(bounced), bounced.recipient, bounced.source, message.status) == (
+        Message.RecipientBounced, "Cy@Example.org", "smtp", "queued")
+    assert message.pending_recipients(["ada@example.org", "cy@example.org"]) == ["ada@example.org"]
 
 
 def test_lifecycle_events_are_published_with_their_dimensions() -> None:
