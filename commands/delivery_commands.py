@@ -14,6 +14,7 @@ recipient for every domain of the customer, as an inbound bounce report does (so
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
@@ -153,9 +154,14 @@ def _signing(message: Message, bus: Bus) -> Signing | None:
     if domain is None:
         return None
     # A SealError (another secret key) propagates: an operator problem, not the message's.
-    pem = dkim_keys.unseal(bus.deps.secret_key, domain["dkim_private_sealed"],
-                           associated_data=domain["id"].bytes)
+    pem = _unsealed(bus.deps.secret_key, domain["dkim_private_sealed"], domain["id"].bytes)
     return Signing(domain["domain"], domain["dkim_selector"], pem)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unsealed(secret_key: bytes, sealed: str, domain_id: bytes) -> bytes:
+    """A domain's private key, unsealed once per process (every message of the domain needs it)."""
+    return dkim_keys.unseal(secret_key, sealed, associated_data=domain_id)
 
 
 def record_delivery_outcomes(cmd: RecordDeliveryOutcomes, bus: Bus) -> list[str]:

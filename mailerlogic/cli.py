@@ -78,11 +78,26 @@ def relay() -> None:
     run_relay(_settings(), stop_on_signals())
 
 
+def _shard(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int]:
+    if value is None:
+        return (0, 1)
+    index, _, count = value.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise click.BadParameter(f"K/N with 0 <= K < N, not {value!r}")
+    return int(index), int(count)
+
+
 @main.command()
 @click.argument("name", type=click.Choice(["projector", "delivery", "webhooks", "exports"]))
-def consume(name: str) -> None:
+@click.option("--shard", metavar="K/N", callback=_shard,
+              help="delivery on the embedded default: only messages whose id mod N is K "
+                   "(run-all starts these for MAILERLOGIC_DELIVERY_PROCESSES)")
+def consume(name: str, shard: tuple[int, int]) -> None:
     """Run a consumer of the event stream: projector (ClickHouse), delivery (SMTP), webhooks or exports."""
     from mailerlogic.processes import stop_on_signals
+
+    if shard != (0, 1) and name != "delivery":
+        raise click.UsageError("--shard is for `consume delivery` only")
 
     if name == "exports":
         from mailerlogic.exports import run_exports
@@ -97,7 +112,10 @@ def consume(name: str) -> None:
     if name == "delivery":
         from mailerlogic.delivery import run_delivery
 
-        run_delivery(_settings(), stop_on_signals())
+        try:
+            run_delivery(_settings(), stop_on_signals(), shard=shard)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
         return
     from mailerlogic.processes import run_projector
 

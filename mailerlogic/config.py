@@ -111,6 +111,11 @@ def _count(env: Mapping[str, str], name: str, default: int, most: int) -> int:
     return int(text)
 
 
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a child process: this one's, with the data dir made absolute."""
+    return {**os.environ, "MAILERLOGIC_DATA_DIR": str(settings.data_dir)}
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -142,16 +142,22 @@ def build_deliverer(settings: Settings, events: EmailEvents, retries: RetryStore
                      tracking, retries, policy, concurrency=settings.delivery_sessions)
 
 
-def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents | None = None) -> None:
-    """Deliver queued messages and due retries until stopped."""
+def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> None:
+    """Deliver queued messages and due retries until stopped (``shard``: see ``DeliverySink``)."""
     if settings.kafka_bootstrap_servers:
+        if shard != (0, 1):
+            raise ValueError("with Kafka, run more delivery processes instead: the consumer group "
+                             "shares the topic's partitions between them")
         ensure_topics(settings, stop)
     events = events or build_events(settings)
     retries = open_retries(settings)
     deliverer = build_deliverer(settings, events, retries)
-    sink = DeliverySink(deliverer)
-    log.info("delivery: consuming %s, delivering to %r",
-             "kafka" if settings.kafka_bootstrap_servers else "the log", deliverer.transport)
-    run_with_retries(settings, stop, events, name="delivery", group=GROUP, sink=sink,
+    sink = DeliverySink(deliverer, shard)
+    group = GROUP if shard == (0, 1) else f"{GROUP}-{shard[0] + 1}of{shard[1]}"
+    log.info("delivery: consuming %s as %s, delivering to %r with %d sessions",
+             "kafka" if settings.kafka_bootstrap_servers else "the log", group, deliverer.transport,
+             settings.delivery_sessions)
+    run_with_retries(settings, stop, events, name="delivery", group=group, sink=sink,
                      retries=lambda halt: run_retries(deliverer, halt), limits=LIMITS,
                      close=retries.close)

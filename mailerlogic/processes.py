@@ -169,6 +169,8 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     from werkzeug.serving import make_server
 
     from mailerlogic.delivery import run_delivery
+    from mailerlogic.config import child_environment
+    from mailerlogic.delivery_processes import run_delivery_processes
     from mailerlogic.exports import run_exports
     from mailerlogic.scheduler import run_scheduler
     from mailerlogic.webhooks import run_webhooks
@@ -180,7 +182,11 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
         ("projector", lambda: run_projector(settings, stop, events, clickhouse()))]
     if settings.kafka_bootstrap_servers:
         jobs.append(("relay", lambda: run_relay(settings, stop, events)))
-    jobs.append(("delivery", lambda: run_delivery(settings, stop, events)))
+    if settings.delivery_processes > 1 and settings.embedded:
+        jobs.append(("delivery", lambda: run_delivery_processes(
+            settings.delivery_processes, child_environment(settings), stop)))
+    else:
+        jobs.append(("delivery", lambda: run_delivery(settings, stop, events)))
     jobs.append(("webhooks", lambda: run_webhooks(settings, stop, events)))
     jobs.append(("exports", lambda: run_exports(settings, stop, events, clickhouse)))
     jobs.append(("scheduler", lambda: run_scheduler(settings, stop, events, clickhouse)))

@@ -165,14 +165,22 @@ class Deliverer:
 
 
 class DeliverySink:
-    """A :class:`~consumers.records.Sink`: delivers the batch's ``queued`` messages, then returns."""
+    """A :class:`~consumers.records.Sink`: delivers the batch's ``queued`` messages, then returns.
 
-    def __init__(self, deliverer: Deliverer) -> None:
-        self.deliverer = deliverer
+    ``shard=(k, n)``: only messages whose id modulo ``n`` is ``k`` (one of ``n`` processes
+    reading the same log, on the embedded default where there are no Kafka partitions).
+    """
+
+    def __init__(self, deliverer: Deliverer, shard: tuple[int, int] = (0, 1)) -> None:
+        if not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard {shard[0]} of {shard[1]} does not exist")
+        self.deliverer, self.shard = deliverer, shard
 
     def write(self, envelopes: Sequence[Envelope]) -> None:
         """Deliver each queued message once per batch; raises if any could not be recorded."""
-        ids = [e.email_id for e in envelopes if e.event_type == "queued" and e.email_id is not None]
+        index, count = self.shard
+        ids = [e.email_id for e in envelopes if e.event_type == "queued" and e.email_id is not None
+               and e.email_id.int % count == index]
         if ids:
             self.deliverer.deliver_many(ids)
 
