@@ -109,3 +109,36 @@ def test_the_bus_store_loads_an_outbound_message_and_records_outcomes() -> None:
     assert (reloaded.status, reloaded.attempts, reloaded.retry_at) == ("deferred", 1, later)
     assert store.record([(message.id, DeliveryResult("delivered", 250, "ok",
                                                      recipients=("ada@example.org",)))]) == ["delivered"]
+
+
+@pytest.mark.parametrize(("given", "expected"), [("0/2", "(0, 2)"), ("3/4", "(3, 4)")])
+def test_consume_delivery_takes_a_shard(given: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import mailerlogic.delivery
+    from mailerlogic.cli import main
+
+    seen: list[tuple[int, int]] = []
+    monkeypatch.setattr(mailerlogic.delivery, "run_delivery", lambda s, stop, shard: seen.append(shard))
+    result = CliRunner().invoke(main, ["consume", "delivery", "--shard", given])
+    assert (result.exit_code, str(seen[0])) == (0, expected)
+
+
+@pytest.mark.parametrize("given", ["2/2", "1", "a/b", "-1/2"])
+def test_consume_delivery_refuses_a_shard_that_does_not_exist(given: str) -> None:
+    from click.testing import CliRunner
+
+    from mailerlogic.cli import main
+
+    result = CliRunner().invoke(main, ["consume", "delivery", "--shard", given])
+    assert result.exit_code == 2
+    assert "K/N with 0 <= K < N" in result.output
+
+
+def test_only_delivery_takes_a_shard() -> None:
+    from click.testing import CliRunner
+
+    from mailerlogic.cli import main
+
+    result = CliRunner().invoke(main, ["consume", "projector", "--shard", "0/2"])
+    assert (result.exit_code, "--shard is for `consume delivery` only" in result.output) == (2, True)

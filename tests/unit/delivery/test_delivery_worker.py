@@ -387,3 +387,38 @@ def test_a_pool_delivers_each_message_of_a_batch_once(world: World) -> None:
     assert handed == sorted(f"r{i}@example.test" for i in range(12))
     assert all(outcomes(world, mid) == [DELIVERED] for mid in ids)
     assert world.store.commits == 1  # the batch's outcomes in one commit
+
+
+def test_a_shard_delivers_only_the_messages_whose_id_modulo_the_count_is_its_index(world: World) -> None:
+    ids = [world.queue(f"r{i}@example.test") for i in range(12)]
+
+    DeliverySink(world.deliverer, shard=(1, 3)).write(queued(*ids))
+
+    mine = sorted(f"r{i}@example.test" for i, mid in enumerate(ids) if mid.int % 3 == 1)
+    assert sorted(rcpt for _, [rcpt], _ in world.transport.handed) == mine
+    assert [world.store.recorded[mid] == [] for mid in ids] == [mid.int % 3 != 1 for mid in ids]
+
+
+@pytest.mark.parametrize("shard", [(3, 3), (-1, 2), (0, 0)])
+def test_a_shard_that_does_not_exist_is_refused(world: World, shard: tuple[int, int]) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        DeliverySink(world.deliverer, shard=shard)
+
+
+def test_a_refused_cc_is_recorded_with_the_delivery_and_left_out_of_the_retry(world: World) -> None:
+    message_id = world.queue(cc=("cy@example.test",), bcc=("bo@example.test",))
+    world.transport.script = [Outcome("deferred", 451, "RCPT TO: ...", refused=(
+        ("ann@example.test", 451, "4.2.0 busy"), ("cy@example.test", 550, "5.1.1 no such user"),
+        ("bo@example.test", 451, "4.2.0 busy")))]
+
+    world.sink().write(queued(message_id))
+    world.clock[0] = NOW + timedelta(seconds=10)
+    run_retries(world.deliverer, StopAfter(3), every_s=0)
+
+    first, second = world.transport.handed
+    assert (first[1], second[1]) == (["ann@example.test", "cy@example.test", "bo@example.test"],
+                                     ["ann@example.test", "bo@example.test"])
+    deferred, delivered = world.store.recorded[message_id]
+    assert [(r.recipient, r.kind, r.bounce_type, r.status) for r in deferred.refused] == [
+        ("cy@example.test", "bounced", "hard", "5.1.1")]
+    assert (delivered.outcome, delivered.recipients) == ("delivered", ("ann@example.test", "bo@example.test"))
