@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
     from consumers.delivery.transport import SmtpTransport
 
-#: Errors after which a session is unusable: dropped, reset, timed out.
-BROKEN = (smtplib.SMTPServerDisconnected, OSError)
+#: Errors after which a session is unusable: dropped, reset, timed out, out of step.
+BROKEN = (smtplib.SMTPException, OSError)
 CLOSING = 421  # "service not available, closing transmission channel"
 
 
@@ -62,7 +62,7 @@ class SmtpPool:
     _open: int = field(default=0, repr=False, compare=False)
     _closed: bool = field(default=False, repr=False, compare=False)
     _cond: threading.Condition = field(default_factory=threading.Condition, repr=False, compare=False)
-    opened_total: int = field(default=0, repr=False, compare=False)  # sessions opened since start (metrics, tests)
+    opened_total: int = field(default=0, repr=False, compare=False)  # sessions opened (tests)
 
     def __post_init__(self) -> None:
         if self.max_sessions < 1 or self.messages_per_session < 1:
@@ -71,9 +71,9 @@ class SmtpPool:
     def deliver(self, envelope_from: str, recipients: list[str], message: bytes) -> Outcome:
         """One transaction on a pooled session; a stale session's failure is retried once."""
         check_addresses(envelope_from, recipients)
-        for _ in range(2):
+        for fresh in (False, True):
             try:
-                session = self._checkout()
+                session = self._checkout(fresh=fresh)
             except Exception as error:  # noqa: BLE001 - outcome_of re-raises what is not SMTP/IO
                 return outcome_of(error)
             stale = session.messages > 0
@@ -81,6 +81,7 @@ class SmtpPool:
             self._checkin(session, usable)
             if usable or not stale:
                 return outcome
+            self._drop_idle()  # the relay dropped one reused session: the others likely too
         return outcome
 
     def _run(self, session: Session, envelope_from: str, recipients: list[str], message: bytes
@@ -91,27 +92,39 @@ class SmtpPool:
                 if code != 250:
                     return Outcome("deferred", code, f"RSET: {code} {reply!r}"), False
             outcome = transaction(session.smtp, envelope_from, recipients, message)
-        except BROKEN as error:
-            return outcome_of(error), False
         except smtplib.SMTPResponseException as error:
             return outcome_of(error), error.smtp_code != CLOSING
+        except BROKEN as error:
+            return outcome_of(error), False
         session.messages += 1
         return outcome, outcome.code != CLOSING
 
-    def _checkout(self) -> Session:
-        deadline = self._now() + max(self.relay.timeout_s, 1.0)
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise smtplib.SMTPServerDisconnected("the delivery worker is stopping")
-                session = self._fresh_idle()
-                if session is not None:
-                    return session
-                if self._open < self.max_sessions:
-                    self._open += 1
-                    break
-                if not self._cond.wait(timeout=deadline - self._now()) and self._now() >= deadline:
-                    raise TimeoutError(f"no free SMTP session of {self.max_sessions} in time")
+    def _checkout(self, *, fresh: bool = False) -> Session:
+        """An idle session (unless ``fresh``), or a new one when fewer than the cap are open."""
+        deadline = time.monotonic() + max(self.relay.timeout_s, 1.0)
+        expired: list[Session] = []
+        try:
+            with self._cond:
+                while True:
+                    if self._closed:
+                        raise smtplib.SMTPServerDisconnected("the delivery worker is stopping")
+                    session = None if fresh else self._fresh_idle(expired)
+                    if session is not None:
+                        return session
+                    if self._open < self.max_sessions:
+                        self._open += 1
+                        break
+                    if fresh and self._idle:  # make room: a fresh session replaces an idle one
+                        expired.append(self._idle.pop(0))
+                        self._open -= 1
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"no free SMTP session of {self.max_sessions} in time")
+                    self._cond.wait(timeout=left)
+        finally:
+            for old in expired:  # QUIT outside the lock: a slow relay must not block the pool
+                quit_quietly(old.smtp)
         try:
             smtp = self.relay.connect()  # outside the lock: other threads go on meanwhile
         except BaseException:
@@ -122,14 +135,22 @@ class SmtpPool:
             self.opened_total += 1
         return Session(smtp, now, now)
 
-    def _fresh_idle(self) -> Session | None:
+    def _fresh_idle(self, expired: list[Session]) -> Session | None:
         while self._idle:
             session = self._idle.pop()  # most recently used first: the likeliest alive
             if self._now() - session.used <= self.idle_s:
                 return session
             self._open -= 1
-            quit_quietly(session.smtp)
+            expired.append(session)
         return None
+
+    def _drop_idle(self) -> None:
+        with self._cond:
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._cond.notify_all()
+        for session in idle:
+            session.smtp.close()
 
     def _checkin(self, session: Session, usable: bool) -> None:
         session.used = self._now()

@@ -36,8 +36,8 @@ def test_the_cli_exports_events_and_stats_from_run_all(embedded_stack: Stack, tm
     def events() -> list[dict[str, object]]:
         return list(stack.request("GET", "/api/events?limit=1000", key=key)[1]["events"])
 
-    wait_for(lambda: sorted(e["event_type"] for e in events()) == ["delivered", "delivered", "queued", "queued"],
-             "two messages queued and delivered")
+    both = ["delivered", "delivered", "queued", "queued"]
+    wait_for(lambda: sorted(e["event_type"] for e in events()) == both, "two messages queued and delivered")
     shown = {e["id"]: e for e in events()}
 
     target = tmp_path / "events.ndjson"

@@ -174,7 +174,8 @@ def test_a_refused_cc_is_its_own_hard_bounce_and_only_the_cc_is_suppressed(bus: 
     assert bus.handle(LoadForDelivery(message.id)).refused == ("cy@example.org",)
 
 
-def test_a_recipient_refused_for_now_while_others_were_accepted_is_failed_soft(bus: Any, customer: Any) -> None:
+def test_a_recipient_refused_for_now_while_others_were_accepted_is_failed_soft(bus: Any,
+                                                                              customer: Any) -> None:
     message = _send(bus, customer)
     refusal = RecipientRefusal("cy@example.org", "failed", 451, "451 4.2.0 busy", "4.2.0", "soft")
 

@@ -13,12 +13,12 @@ import pytest
 
 from commands import tokens
 from commands.messages import SendEmail
+from consumers.delivery.pool import SmtpPool
 from consumers.delivery.ports import DeliveryResult
 from consumers.delivery.retry import DEFAULT_POLICY
 from consumers.delivery.retry import RetryPolicy
 from consumers.delivery.retry_store import RetryStore
 from consumers.delivery.transport import MaildirTransport
-from consumers.delivery.pool import SmtpPool
 from consumers.delivery.transport import SmtpTransport
 from event_store.application import EmailEvents
 from mailerlogic.config import Settings
