@@ -18,9 +18,9 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
-from uuid import uuid4
 from typing import TYPE_CHECKING
 from typing import Any
+from uuid import uuid4
 
 from eventsourcing.persistence import IntegrityError
 

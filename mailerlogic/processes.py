@@ -168,8 +168,8 @@ def run_all(settings: Settings, stop: threading.Event, ready: Callable[[], None]
     """
     from werkzeug.serving import make_server
 
-    from mailerlogic.delivery import run_delivery
     from mailerlogic.config import child_environment
+    from mailerlogic.delivery import run_delivery
     from mailerlogic.delivery_processes import run_delivery_processes
     from mailerlogic.exports import run_exports
     from mailerlogic.scheduler import run_scheduler
