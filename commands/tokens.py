@@ -35,7 +35,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: bytes, body: bytes) -> bytes:
-    return hmac.new(secret, body, hashlib.sha256).digest()[:16]
+    return hmac.digest(secret, body, hashlib.sha256)[:16]  # one-shot: ~2x hmac.new per token
 
 
 def mint(secret: bytes, kind: str, message_id: UUID, data: str = "") -> str:

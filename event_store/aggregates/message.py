@@ -162,6 +162,18 @@ class Message(Aggregate):
         self.complained = False
         self.refused: list[str] = []  # recipients refused for good (never sent to again)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Message:
+        """The copy the repository hands a command: containers copied one level.
+
+        Events replace the message's values and never change a list or dict in place, so a
+        one-level copy keeps the cached instance safe; the full deepcopy of a message's
+        headers, lists and metadata was the delivery worker's largest cost after rendering.
+        """
+        clone: Message = object.__new__(type(self))
+        clone.__dict__.update({k: v.copy() if isinstance(v, (list, dict)) else v
+                               for k, v in self.__dict__.items()})
+        return clone
+
     def record_delivered(self, smtp_code: int, detail: str, recipients: list[str]) -> None:
         """The relay (or MX) accepted the message for ``recipients``."""
         if self.status not in FINAL:

@@ -78,3 +78,20 @@ def test_deferrals_stay_internal() -> None:
     message.record_deferred(451, "later", datetime(2026, 1, 1, tzinfo=UTC))
     [deferred] = message.collect_events()
     assert envelope_of(deferred, 1) is None
+
+
+def test_a_copy_of_a_message_shares_no_container_with_the_original() -> None:
+    import copy
+
+    message = _message()
+    message.record_recipient_bounce("cy@example.org", "hard", 550, "5.1.1", "gone")
+    message.collect_events()
+    clone = copy.deepcopy(message)
+    clone.record_delivered(250, "ok", ["ada@example.org"])
+    clone.headers["X-New"] = "1"
+
+    assert (message.status, message.version, message.headers, message.refused) == (
+        "queued", 2, {}, ["cy@example.org"])
+    assert (clone.status, clone.version, [type(e) for e in clone.collect_events()]) == (
+        "delivered", 3, [Message.Delivered])
+    assert message.collect_events() == []
