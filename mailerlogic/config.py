@@ -46,6 +46,8 @@ VARIABLES = {
                                                  "(default 100)",
     "MAILERLOGIC_DELIVERY_PROCESSES": "delivery processes `run-all` starts on the embedded default "
                                       "(default 1: a thread of run-all)",
+    "MAILERLOGIC_RETRY_LEASE": "seconds a claimed delivery retry stays invisible to other "
+                               "workers; a killed worker's claims come back after it (default 300)",
     "MAILERLOGIC_FAULT_INJECTION": "tests only: crash-after-write=N / crash-after-publish=N",
     "MAILERLOGIC_RETENTION_DAYS": "days of event data kept for starter/professional (default 90)",
     "MAILERLOGIC_ENTERPRISE_RETENTION_DAYS": "days of event data kept for enterprise (default 365)",
@@ -54,6 +56,7 @@ VARIABLES = {
     "MAILERLOGIC_API_KEY": "the customer API key `mailerlogic export` uses (or --api-key)",
 }
 EXPORT_TTL_HOURS = 24
+DEFAULT_TOPIC = "mailerlogic.events"
 
 
 def _secret(env: Mapping[str, str], name: str, data_dir: Path, filename: str) -> bytes:
@@ -152,6 +155,7 @@ class Settings:
     delivery_sessions: int = 8
     delivery_messages_per_session: int = 100
     delivery_processes: int = 1
+    retry_lease_s: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -172,7 +176,7 @@ class Settings:
             webhook_secret=_secret(env, "MAILERLOGIC_WEBHOOK_SECRET", data_dir, "webhook_secret"),
             public_url=public_url,
             port=port,
-            kafka_topic=env.get("MAILERLOGIC_KAFKA_TOPIC") or "mailerlogic.events",
+            kafka_topic=env.get("MAILERLOGIC_KAFKA_TOPIC") or DEFAULT_TOPIC,
             kafka_partitions=int(env.get("MAILERLOGIC_KAFKA_PARTITIONS") or 4),
             api_workers=int(env.get("MAILERLOGIC_API_WORKERS") or 2),
             api_threads=int(env.get("MAILERLOGIC_API_THREADS") or 1),
@@ -191,6 +195,7 @@ class Settings:
             delivery_messages_per_session=_count(env, "MAILERLOGIC_DELIVERY_MESSAGES_PER_SESSION",
                                                  100, 100_000),
             delivery_processes=_count(env, "MAILERLOGIC_DELIVERY_PROCESSES", 1, 64),
+            retry_lease_s=_count(env, "MAILERLOGIC_RETRY_LEASE", 300, 86_400),
         )
 
     def retention_days_for(self, tier: str) -> int:
@@ -201,6 +206,14 @@ class Settings:
     def embedded(self) -> bool:
         """True when no Kafka is configured (consumers read the log in-process)."""
         return self.kafka_bootstrap_servers is None
+
+    def kafka_group(self, name: str) -> str:
+        """The consumer group of ``name``: itself on the default topic, else ``name.topic``.
+
+        Members of one group rebalance together whatever topic they read, so stacks sharing a
+        broker (tests, benchmarks, a second installation) each get groups of their own.
+        """
+        return name if self.kafka_topic == DEFAULT_TOPIC else f"{name}.{self.kafka_topic}"
 
     @property
     def dead_letter_topic(self) -> str:

@@ -15,6 +15,7 @@ import mailbox
 import threading
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from commands import tokens
@@ -155,9 +156,10 @@ def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents 
     deliverer = build_deliverer(settings, events, retries)
     sink = DeliverySink(deliverer, shard)
     group = GROUP if shard == (0, 1) else f"{GROUP}-{shard[0] + 1}of{shard[1]}"
+    lease = timedelta(seconds=settings.retry_lease_s)
     log.info("delivery: consuming %s as %s, delivering to %r with %d sessions",
              "kafka" if settings.kafka_bootstrap_servers else "the log", group, deliverer.transport,
              settings.delivery_sessions)
     run_with_retries(settings, stop, events, name="delivery", group=group, sink=sink,
-                     retries=lambda halt: run_retries(deliverer, halt), limits=LIMITS,
+                     retries=lambda halt: run_retries(deliverer, halt, lease=lease), limits=LIMITS,
                      close=retries.close)

@@ -125,7 +125,8 @@ def _source(settings: Settings, events: EmailEvents) -> Source:
     if settings.kafka_bootstrap_servers:
         from consumers.kafka_source import KafkaSource
 
-        return KafkaSource(settings.kafka_bootstrap_servers, settings.kafka_topic, GROUP,
+        return KafkaSource(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                           settings.kafka_group(GROUP),
                            max_poll_interval_ms=MAX_RUN_MS)
     return LogSource(NotificationFeed(events), GROUP)
 

@@ -123,7 +123,8 @@ def build_source(settings: Settings, events: EmailEvents, group: str) -> Source:
     if settings.kafka_bootstrap_servers:
         from consumers.kafka_source import KafkaSource
 
-        return KafkaSource(settings.kafka_bootstrap_servers, settings.kafka_topic, group)
+        return KafkaSource(settings.kafka_bootstrap_servers, settings.kafka_topic,
+                           settings.kafka_group(group))
     return LogSource(NotificationFeed(events), group)
 
 

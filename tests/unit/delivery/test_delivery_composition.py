@@ -142,3 +142,35 @@ def test_only_delivery_takes_a_shard() -> None:
 
     result = CliRunner().invoke(main, ["consume", "projector", "--shard", "0/2"])
     assert (result.exit_code, "--shard is for `consume delivery` only" in result.output) == (2, True)
+
+
+def test_consumer_groups_are_the_plain_names_on_the_default_topic_and_per_topic_otherwise(
+        tmp_path: Path) -> None:
+    base = {"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "s"}
+    default = Settings.from_env(base)
+    other = Settings.from_env({**base, "MAILERLOGIC_KAFKA_TOPIC": "ml-e2e-1"})
+
+    assert [default.kafka_group("delivery"), other.kafka_group("delivery")] == [
+        "delivery", "delivery.ml-e2e-1"]
+
+
+@pytest.mark.parametrize(("name", "value", "field", "expected"), [
+    ("MAILERLOGIC_DELIVERY_SESSIONS", None, "delivery_sessions", 8),
+    ("MAILERLOGIC_DELIVERY_SESSIONS", "32", "delivery_sessions", 32),
+    ("MAILERLOGIC_DELIVERY_MESSAGES_PER_SESSION", None, "delivery_messages_per_session", 100),
+    ("MAILERLOGIC_DELIVERY_PROCESSES", "3", "delivery_processes", 3),
+    ("MAILERLOGIC_RETRY_LEASE", None, "retry_lease_s", 300),
+    ("MAILERLOGIC_RETRY_LEASE", "20", "retry_lease_s", 20),
+])
+def test_delivery_settings(tmp_path: Path, name: str, value: str | None, field: str, expected: int) -> None:
+    env = {"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "s"}
+    settings = Settings.from_env(env if value is None else {**env, name: value})
+    assert getattr(settings, field) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "257", "x", "-1", "1.5"])
+def test_a_bad_session_count_is_refused_with_its_range(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ValueError, match="MAILERLOGIC_DELIVERY_SESSIONS must be a whole number from 1 to 256"
+                       ):
+        Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "s",
+                           "MAILERLOGIC_DELIVERY_SESSIONS": value})
