@@ -86,11 +86,15 @@ class Deliverer:
 
     def deliver(self, message_id: UUID, *, retrying: bool = False) -> DeliveryResult | None:
         """Attempt one message unless it is final (or, from the stream, already deferred)."""
-        return self.deliver_many([message_id], retrying=retrying)[message_id]
+        return self.deliver_many([message_id], retrying=retrying).get(message_id)
 
     def deliver_many(self, message_ids: Sequence[UUID], *, retrying: bool = False
                      ) -> dict[UUID, DeliveryResult | None]:
-        """Attempt each message (module docstring); the outcomes are recorded in one commit."""
+        """Attempt each message (module docstring); the outcomes are recorded in one commit.
+
+        The answer has an entry for each message this call took on (None: nothing to send);
+        a message another thread of this process is attempting is left out.
+        """
         claimed = self._claim(message_ids)
         try:
             attempted = dict(zip(claimed, self._map(lambda m: self._attempt(m, retrying), claimed),
@@ -108,7 +112,7 @@ class Deliverer:
                         result.detail)
         finally:
             self._release(claimed)
-        return {m: attempted.get(m) for m in message_ids}
+        return attempted
 
     def _map(self, attempt: Callable[[UUID], DeliveryResult | None], ids: list[UUID]
              ) -> Iterator[DeliveryResult | None]:
@@ -202,6 +206,9 @@ def run_retries(deliverer: Deliverer, stop: threading.Event, *, every_s: float =
             schedule.release(due, deliverer.clock())
             return
         if due:
-            deliverer.deliver_many(due, retrying=True)
+            taken = deliverer.deliver_many(due, retrying=True)
+            busy = [m for m in due if m not in taken]  # the stream has it now: due again later
+            if busy:
+                schedule.release(busy, deliverer.clock())
         if len(due) < batch:
             stop.wait(every_s)

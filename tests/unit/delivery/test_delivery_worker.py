@@ -422,3 +422,14 @@ def test_a_refused_cc_is_recorded_with_the_delivery_and_left_out_of_the_retry(wo
     assert [(r.recipient, r.kind, r.bounce_type, r.status) for r in deferred.refused] == [
         ("cy@example.test", "bounced", "hard", "5.1.1")]
     assert (delivered.outcome, delivered.recipients) == ("delivered", ("ann@example.test", "bo@example.test"))
+
+
+def test_a_due_retry_the_stream_is_attempting_is_released_not_left_claimed(world: World) -> None:
+    message_id = world.queue()
+    world.retries.due[message_id] = NOW
+    world.deliverer._claim([message_id])  # the stream thread of this process has it right now
+
+    run_retries(world.deliverer, StopAfter(2), every_s=0)  # one claim, one attempt
+
+    assert world.transport.handed == []
+    assert world.retries.due == {message_id: NOW}  # due again, not pushed a lease ahead
