@@ -60,6 +60,8 @@ def persistence_env(event_store_url: str | None, sqlite_path: str) -> dict[str, 
         "POSTGRES_MAX_OVERFLOW": "20",
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "10",
+        # Saves of several MB hang in psycopg's pipeline: see event_store/postgres_append.py.
+        "APPLICATION_RECORDER_TOPIC": "event_store.postgres_append:LargeSaveRecorder",
         **CACHE,
     }
 

@@ -71,3 +71,50 @@ def test_concurrent_writers_get_unique_gapless_positions(store_env: dict[str, st
     assert errors == []
     positions = [e.position for e in NotificationFeed(app).read(0, 1000).envelopes]
     assert positions == list(range(4, 84))
+
+
+def _big_messages(customer: Any, count: int, size: int) -> list[Any]:
+    from event_store.aggregates import Message
+
+    domain = next(iter(customer.domains.values()))
+    return [Message(customer_id=customer.id, to=f"r{i}@example.org", from_address="news@acme.test",
+                    subject="s", html="<p>" + "x" * size + "</p>", text="t", reply_to=None, cc=[],
+                    bcc=[], headers={}, tag=None, metadata={}, domain="acme.test",
+                    domain_id=domain["id"], track_opens=True, track_clicks=True)
+            for i in range(count)]
+
+
+def test_a_save_of_several_megabytes_commits_whole_with_its_positions_in_order(
+        store_env: dict[str, str]) -> None:
+    app = EmailEvents(env=store_env)
+    customer = _customer(app)
+    head = NotificationFeed(app).head()
+    messages = _big_messages(customer, 140, 55_000)  # ~7.7 MB: hung psycopg's pipeline
+
+    recordings = app.save(*messages)
+
+    assert [r.notification.id for r in recordings] == list(range(head + 1, head + 141))
+    envelopes = NotificationFeed(app).read(head, 1000).envelopes
+    assert [(e.position, e.email_id) for e in envelopes] == [
+        (head + 1 + i, m.id) for i, m in enumerate(messages)]
+    assert app.get_message(messages[-1].id).html == "<p>" + "x" * 55_000 + "</p>"
+
+
+def test_a_large_save_that_conflicts_writes_nothing_and_raises_the_integrity_error(
+        store_env: dict[str, str]) -> None:
+    from eventsourcing.persistence import IntegrityError
+
+    app = EmailEvents(env=store_env)
+    customer = _customer(app)
+    head = NotificationFeed(app).head()
+    first, *others = _big_messages(customer, 40, 55_000)
+    app.save(first)
+    copy = app.get_message(first.id)
+    again = app.get_message(first.id)
+    copy.record_failed(0, "one")
+    app.save(copy)
+    again.record_failed(0, "two")  # stale: same version as the saved one
+
+    with pytest.raises(IntegrityError):
+        app.save(again, *others)
+    assert NotificationFeed(app).head() == head + 2
