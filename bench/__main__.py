@@ -16,7 +16,7 @@ from bench.common import Result
 from bench.common import Services
 
 # Each module registers its benchmarks on import; add new ones here (HTTP send/pixel, stats...).
-MODULES = ("bench.projector", "bench.append", "bench.http_api", "bench.read_side")
+MODULES = ("bench.projector", "bench.append", "bench.http_api", "bench.read_side", "bench.delivery")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
