@@ -9,7 +9,7 @@ services (api x2, relay, projector, delivery x ``MAILERLOGIC_BENCH_DELIVERY_PROC
 
 Figures per configuration, each next to a baseline measured in the same run:
 
-* throughput: N messages submitted as fast as the API takes them (batches <= 500 and < 2 MB);
+* throughput: N messages submitted as fast as the API takes them (batches <= 500 and < 8 MB);
   delivered msg/s = N / (first request -> the last of them in the sink, by dump file mtime).
   Baseline: ``smtp-source`` sending N messages of the same mean size over as many parallel
   sessions into a fresh sink of the same mode. Target ratio 0.1 (stretch 0.2); absolute >= 300/s.
