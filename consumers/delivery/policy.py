@@ -1,6 +1,9 @@
-"""The ``email`` policy used to render outbound mail.
+"""The ``email`` policy outbound mail was rendered with, kept for the rare header.
 
-It is ``email.policy.SMTP`` (CRLF, 78-column folding) with two changes:
+:mod:`consumers.delivery.mime_headers` writes header fields itself and falls back to this
+policy only for values it cannot write (a non-ASCII local part, lone surrogates); the
+parity tests render with it as the reference. It is ``email.policy.SMTP`` (CRLF,
+78-column folding) with two changes:
 
 * ``cte_type="7bit"``: non-ASCII bodies are quoted-printable or base64, so the relay never
   needs 8BITMIME;

@@ -6,6 +6,8 @@ same bytes (up to the DKIM ``t=`` timestamp). The Message-ID is
 retried or re-rendered message (say, after a worker crash) keeps its Message-ID and
 receivers can recognise the duplicate. A message that can never be rendered (a bad
 custom header, a naive ``queued_at``) raises :class:`RenderError`: retrying cannot help.
+The header fields and MIME parts are written directly (:mod:`.mime_headers`, :mod:`.mime`)
+rather than through ``email.message``, which took some 10 ms a message.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import re
 from dataclasses import dataclass
 from dataclasses import field
 from email.errors import HeaderParseError
-from email.message import EmailMessage
 from email.utils import format_datetime
 from email.utils import getaddresses
 from email.utils import parseaddr
@@ -26,7 +27,12 @@ from consumers.delivery.links import insert_pixel
 from consumers.delivery.links import is_trackable
 from consumers.delivery.links import rewrite_html_links
 from consumers.delivery.links import rewrite_text_links
-from consumers.delivery.policy import SMTP_VERBATIM
+from consumers.delivery.mime import Part
+from consumers.delivery.mime import alternative
+from consumers.delivery.mime import text_part
+from consumers.delivery.mime_headers import address_list
+from consumers.delivery.mime_headers import unstructured
+from consumers.delivery.mime_headers import verbatim
 from consumers.delivery.signing import DkimSigner
 
 if TYPE_CHECKING:
@@ -96,11 +102,11 @@ class TrackingLinks(Protocol):
 
 def render(message: OutboundMessage, tracking: TrackingLinks, *, dkim: DkimSigner | None) -> bytes:
     """The MIME bytes of ``message`` with tracking, List-Unsubscribe and, if given, DKIM."""
-    mime = EmailMessage(policy=SMTP_VERBATIM)
     try:
-        _set_headers(mime, message, tracking)
-        _set_body(mime, message, tracking)
-        data = mime.as_bytes()
+        unsubscribe = tracking.unsubscribe_url(message.message_id)
+        fields = _headers(message, unsubscribe)
+        content, body = _content(message, tracking, unsubscribe)
+        data = ("".join(fields + content) + "\r\n").encode("ascii") + body
     except (ValueError, HeaderParseError) as error:
         raise RenderError(f"message {message.message_id}: {error}") from error
     return dkim.sign(data) if dkim is not None else data
@@ -111,29 +117,32 @@ def message_id_header(message_id: UUID, domain: str) -> str:
     return f"<{message_id}@{domain.lower().encode('idna').decode('ascii')}>"
 
 
-def _set_headers(mime: EmailMessage, message: OutboundMessage, tracking: TrackingLinks) -> None:
+def _headers(message: OutboundMessage, unsubscribe: str) -> list[str]:
     if message.queued_at.utcoffset() is None:
         raise RenderError("queued_at must be timezone-aware")
-    mime["From"] = message.from_address
-    mime["To"] = ", ".join(message.to)
+    fields = [address_list("From", [message.from_address]), address_list("To", message.to)]
     if message.cc:
-        mime["Cc"] = ", ".join(message.cc)
+        fields.append(address_list("Cc", message.cc))
     if message.reply_to:
-        mime["Reply-To"] = message.reply_to
-    mime["Subject"] = message.subject
-    mime["Date"] = format_datetime(message.queued_at)
-    mime["Message-ID"] = message_id_header(message.message_id, message.domain)
-    mime["List-Unsubscribe"] = _list_unsubscribe(message, tracking)
-    mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        fields.append(address_list("Reply-To", [message.reply_to]))
+    fields += [
+        unstructured("Subject", message.subject),
+        unstructured("Date", format_datetime(message.queued_at)),
+        unstructured("Message-ID", message_id_header(message.message_id, message.domain)),
+        verbatim("List-Unsubscribe", _list_unsubscribe(message, unsubscribe)),
+        verbatim("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
     for name, value in message.headers.items():
         if not _HEADER_NAME.match(name):
             raise RenderError(f"invalid header name {name!r}")
-        if name.lower() not in RESERVED_HEADERS:
-            mime[name] = value
+        # Content-* describe our MIME structure: the email package always dropped them.
+        if name.lower() not in RESERVED_HEADERS and not name.lower().startswith("content-"):
+            fields.append(unstructured(name, value))
+    return fields
 
 
-def _list_unsubscribe(message: OutboundMessage, tracking: TrackingLinks) -> str:
-    uris = [tracking.unsubscribe_url(message.message_id)]
+def _list_unsubscribe(message: OutboundMessage, unsubscribe: str) -> str:
+    uris = [unsubscribe]
     if message.unsubscribe_mailto:
         uris.append(f"mailto:{message.unsubscribe_mailto.removeprefix('mailto:')}")
     if not all(uri.isascii() and uri.isprintable() and ">" not in uri for uri in uris):
@@ -141,41 +150,40 @@ def _list_unsubscribe(message: OutboundMessage, tracking: TrackingLinks) -> str:
     return ", ".join(f"<{uri}>" for uri in uris)
 
 
-def _set_body(mime: EmailMessage, message: OutboundMessage, tracking: TrackingLinks) -> None:
+def _content(message: OutboundMessage, tracking: TrackingLinks, unsubscribe: str) -> Part:
     html, text = message.html, message.text
     if html is None and text is None:
         raise RenderError("a message needs html or text")
     if message.track_clicks:
-        rewrite = _click_rewriter(message, tracking)
+        rewrite = _click_rewriter(message, tracking, unsubscribe)
         html = None if html is None else rewrite_html_links(html, rewrite)
         text = None if text is None else rewrite_text_links(text, rewrite)
     if html is not None and message.track_opens:
         html = insert_pixel(html, tracking.open_url(message.message_id))
-    if text is not None:
-        mime.set_content(text)
     if html is not None and text is not None:
-        mime.add_alternative(html, subtype="html")
-        for part in mime.iter_parts():
-            del part["MIME-Version"]  # the email package repeats it on moved parts
-        mime.set_boundary(_boundary(message.message_id, text + html))
-    elif html is not None:
-        mime.set_content(html, subtype="html")
+        parts = [text_part(text, "plain"), text_part(html, "html")]
+        return alternative(_boundary(message.message_id, text, html), parts)
+    headers, body = text_part(text, "plain") if text is not None else text_part(html or "", "html")
+    return [*headers, "MIME-Version: 1.0\r\n"], body  # the order the email package used
 
 
-def _click_rewriter(message: OutboundMessage, tracking: TrackingLinks) -> Rewrite:
-    unsubscribe = tracking.unsubscribe_url(message.message_id)
+def _click_rewriter(message: OutboundMessage, tracking: TrackingLinks, unsubscribe: str) -> Rewrite:
+    minted: dict[str, str | None] = {}  # the text part repeats the HTML's links: sign once
 
     def rewrite(url: str) -> str | None:
-        if not is_trackable(url) or url == unsubscribe:
-            return None
-        return tracking.click_url(message.message_id, url)
+        if url not in minted:
+            tracked = is_trackable(url) and url != unsubscribe
+            minted[url] = tracking.click_url(message.message_id, url) if tracked else None
+        return minted[url]
 
     return rewrite
 
 
-def _boundary(message_id: UUID, content: str) -> str:
+def _boundary(message_id: UUID, text: str, html: str) -> str:
     # "=_" never occurs in quoted-printable or base64 output; the loop covers 7bit parts.
+    # Searched as in text + html, without copying both.
     boundary = f"=_ml_{message_id.hex}"
-    while boundary in content:
+    while (boundary in text or boundary in html
+           or boundary in text[-len(boundary):] + html[:len(boundary)]):
         boundary += "_"
     return boundary

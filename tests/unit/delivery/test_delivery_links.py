@@ -95,3 +95,60 @@ def test_pixel_goes_before_the_last_closing_body_tag_with_escaped_url() -> None:
         "<body><p>&lt;/body&gt;</p></body><!-- trailer -->"
         '<img src="https://t.test/o?a=1&amp;b=2" width="1" height="1" alt="" style="display:none">'
         "</body>")
+
+
+@pytest.mark.parametrize(("html", "expected"), [
+    ('<a title="a > b" href="https://a.test/x">x</a>',
+     '<a title="a > b" href="https://t.example.test/c?u=https://a.test/x">x</a>'),
+    ("<a\nhref='https://a.test/x'\n>x</a>", '<a\nhref="https://t.example.test/c?u=https://a.test/x"\n>x</a>'),
+    ('<a\thref="https://a.test/x"/>', '<a\thref="https://t.example.test/c?u=https://a.test/x"/>'),
+    ('<AREA HREF="https://a.test/x">', '<AREA HREF="https://t.example.test/c?u=https://a.test/x">'),
+    ('<script>x</SCRIPT\n><a href="https://a.test/x">',
+     '<script>x</SCRIPT\n><a href="https://t.example.test/c?u=https://a.test/x">'),
+    ('<!----><!-- a -- b --><a href="https://a.test/x">',
+     '<!----><!-- a -- b --><a href="https://t.example.test/c?u=https://a.test/x">'),
+    ('<!--><a href="https://a.test/x">', '<!--><a href="https://t.example.test/c?u=https://a.test/x">'),
+    ('<![if !mso]><a href="https://a.test/x"><![endif]>',
+     '<![if !mso]><a href="https://t.example.test/c?u=https://a.test/x"><![endif]>'),
+    ('<p>1 < 2</p><a href="https://a.test/x">', '<p>1 < 2</p><a href="https://t.example.test/c?u=https://a.test/x">'),
+    ('<a href="https://a.test/x"><!-- <a href="https://a.test/y">',
+     '<a href="https://t.example.test/c?u=https://a.test/x"><!-- <a href="https://a.test/y">'),
+], ids=["gt-in-quoted-attribute", "newline-attributes", "tab-and-self-closing", "upper-area",
+        "script-end-tag-any-case", "comments-with-dashes", "empty-comment", "downlevel-revealed",
+        "bare-less-than", "before-an-unclosed-comment"])
+def test_links_next_to_other_constructs_are_rewritten(html: str, expected: str) -> None:
+    assert rewrite_html_links(html, track) == expected
+
+
+@pytest.mark.parametrize("html", [
+    '<img alt="<a href=\'https://a.test/alt\'>" src="x.png">',
+    "<div title='x > <a href=\"https://a.test/title\">'>",
+    '<!--[if mso]><a href="https://a.test/mso"><![endif]-->',
+    '<![CDATA[ <a href="https://a.test/cdata"> ]]>',
+    '<!DOCTYPE html SYSTEM "<a href=https://a.test/doctype>">',
+    '<?xml version="1.0" <a href="https://a.test/pi"?>',
+    '<SCRIPT type="text/javascript">document.write(\'<a href="https://a.test/js">\')</SCRIPT>',
+    '<style>/* <a href="https://a.test/css"> */</style>',
+    '<textarea><a href="https://a.test/textarea">x</a></textarea>',
+    '<title>See <a href="https://a.test/title">this</a></title>',
+    '<script><a href="https://a.test/unclosed-script">',
+    '<!-- <a href="https://a.test/unclosed-comment">',
+    '<a href="https://a.test/unclosed-tag"',
+    '<a title="unclosed quote href="https://a.test/q">',
+    '<abbr href="https://a.test/abbr">', '<address href="https://a.test/address">',
+    '</a href="https://a.test/end-tag">',
+], ids=["lt-in-quoted-attribute", "gt-and-lt-in-quoted-attribute", "mso-conditional-comment",
+        "cdata", "doctype", "processing-instruction", "uppercase-script", "style", "textarea",
+        "title", "unclosed-script", "unclosed-comment", "unclosed-tag", "unclosed-quote",
+        "abbr", "address", "end-tag"])
+def test_link_lookalikes_are_left_alone(html: str) -> None:
+    assert rewrite_html_links(html, track) == html
+
+
+@pytest.mark.parametrize("tail", ["<a " * 20_000, '<p a="' * 20_000, "<!--" * 20_000,
+                                  "<script " * 20_000, "<a x=" * 20_000, "<" * 50_000])
+def test_pathological_documents_are_scanned_in_linear_time(tail: str) -> None:
+    html = '<a href="https://a.test/x">' + tail
+
+    assert rewrite_html_links(html, track) == (
+        '<a href="https://t.example.test/c?u=https://a.test/x">' + tail)

@@ -253,3 +253,29 @@ def test_dkim_fails_with_another_domains_key(dkim_key: DkimKey) -> None:
     data = render(outbound(), TRACKING, dkim=DkimSigner("acme.test", "ml2026", dkim_key.private_pem))
 
     assert dkim.verify(data, dnsfunc=dkim_key.dnsfunc("ml2026", "other.test")) is False
+
+
+@pytest.mark.parametrize("changes", [
+    {"subject": "Hello\n"}, {"subject": "Hel\x0blo"}, {"subject": "Hello\u2028Bcc: x@y.test"},
+    {"to": ("ann@example.test\r\nBcc: spy@example.test",)}, {"from_address": "a@acme.test\r"},
+    {"reply_to": "Zoë\n<z@acme.test>"}, {"headers": {"X-Tag": "a\x85b"}},
+], ids=["trailing-lf", "vertical-tab", "line-separator", "to", "from", "reply-to", "next-line"])
+def test_a_line_break_in_any_header_value_raises_render_error(changes: dict[str, Any]) -> None:
+    with pytest.raises(RenderError, match="line break"):
+        render(outbound(**changes), TRACKING, dkim=None)
+
+
+def test_custom_content_headers_are_dropped_as_they_always_were() -> None:
+    headers = {"Content-Language": "fr", "content-disposition": "inline", "X-Tag": "a"}
+    parsed = parse(render(outbound(headers=headers), TRACKING, dkim=None))
+
+    assert ("Content-Language" not in parsed, "Content-Disposition" not in parsed) == (True, True)
+    assert parsed["X-Tag"] == "a"
+
+
+def test_non_ascii_display_names_are_encoded_words_and_addresses_stay_ascii() -> None:
+    data = render(outbound(from_address="Zoë Müller <zoe@acme.test>", to=("Ann <ann@example.test>",)),
+                  TRACKING, dkim=None)
+
+    assert data.startswith(b"From: =?utf-8?q?Zo=C3=AB_M=C3=BCller?= <zoe@acme.test>\r\n")
+    assert parse(data)["From"] == "Zoë Müller <zoe@acme.test>"
