@@ -79,22 +79,12 @@ def _secret(env: Mapping[str, str], name: str, data_dir: Path, filename: str) ->
 
 def _days(env: Mapping[str, str], name: str, default: int) -> int:
     """A whole number of days from 1 to 36500, or ``default`` when unset."""
-    text = (env.get(name) or "").strip()
-    if not text:
-        return default
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 36500:
-        raise ValueError(f"{name} must be a whole number of days from 1 to 36500, not {text!r}")
-    return int(text)
+    return _count(env, name, default, 36500, " of days")
 
 
 def _hours(env: Mapping[str, str], name: str, default: int) -> int:
     """A whole number of hours from 1 to 8784 (a year), or ``default`` when unset."""
-    text = (env.get(name) or "").strip()
-    if not text:
-        return default
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 8784:
-        raise ValueError(f"{name} must be a whole number of hours from 1 to 8784, not {text!r}")
-    return int(text)
+    return _count(env, name, default, 8784, " of hours")
 
 
 def api_client(env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
@@ -104,13 +94,13 @@ def api_client(env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
     return url.rstrip("/"), env.get("MAILERLOGIC_API_KEY") or None
 
 
-def _count(env: Mapping[str, str], name: str, default: int, most: int) -> int:
-    """A whole number from 1 to ``most``, or ``default`` when unset."""
+def _count(env: Mapping[str, str], name: str, default: int, most: int, unit: str = "") -> int:
+    """A whole number (``unit``: " of days"...) from 1 to ``most``, or ``default`` when unset."""
     text = (env.get(name) or "").strip()
     if not text:
         return default
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= most:
-        raise ValueError(f"{name} must be a whole number from 1 to {most}, not {text!r}")
+        raise ValueError(f"{name} must be a whole number{unit} from 1 to {most}, not {text!r}")
     return int(text)
 
 

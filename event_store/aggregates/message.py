@@ -183,7 +183,7 @@ class Message(Aggregate):
     def record_recipient_bounce(self, recipient: str, bounce_type: str, smtp_code: int,
                                 status: str | None, diagnostic: str) -> bool:
         """The relay refused one recipient for good at send time; False if already recorded."""
-        if recipient.lower() in (r.lower() for r in self.refused) or self.status in FINAL:
+        if self._refused(recipient) or self.status in FINAL:
             return False
         self.trigger_event(self.RecipientBounced, **{**self.dimensions(), "recipient": recipient},
                            bounce_type=bounce_type, smtp_code=smtp_code, status=status,
@@ -192,14 +192,16 @@ class Message(Aggregate):
 
     def record_recipient_failed(self, recipient: str, smtp_code: int, detail: str) -> None:
         """The relay refused one recipient for now while it accepted others."""
-        if recipient.lower() not in (r.lower() for r in self.refused) and self.status not in FINAL:
+        if not self._refused(recipient) and self.status not in FINAL:
             self.trigger_event(self.RecipientFailed, **{**self.dimensions(), "recipient": recipient},
                                smtp_code=smtp_code, detail=detail)
 
     def pending_recipients(self, recipients: list[str]) -> list[str]:
         """``recipients`` without those refused for good."""
-        refused = {r.lower() for r in self.refused}
-        return [r for r in recipients if r.lower() not in refused]
+        return [r for r in recipients if not self._refused(r)]
+
+    def _refused(self, recipient: str) -> bool:
+        return recipient.lower() in (r.lower() for r in self.refused)
 
     def record_deferred(self, smtp_code: int, detail: str, retry_at: datetime) -> None:
         """A temporary failure: try again at ``retry_at``."""
