@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from time import monotonic
 from time import sleep
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from typing import Any
 
 from kafka import KafkaConsumer
 from kafka import KafkaProducer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError
 from kafka.errors import RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
@@ -19,6 +21,7 @@ from kafka.structs import TopicPartition
 from consumers.records import Record
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,42 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "heartbeat_interval_ms": 3_000,
     "metadata_max_age_ms": 30_000,
 }
+
+
+class Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Remembers the partitions a rebalance took away, until the loop asks.
+
+    kafka-python calls it from inside ``poll`` (on its network thread, while ``poll`` waits),
+    before this member rejoins the group: so the loop learns of every revocation before it
+    could write a record of that partition again. No I/O here: the listener blocks the
+    client's event loop, so a commit from inside it could not complete.
+    """
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self._lock = threading.Lock()
+        self._taken: set[int] = set()
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        """A rebalance begins: every partition named may go to another member."""
+        self._remember(revoked)
+
+    def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        """The membership expired: the partitions may already have another owner."""
+        self._remember(lost)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        """Nothing to do: an assigned partition is read from its last commit."""
+
+    def take(self) -> frozenset[int]:
+        """The partitions taken since the last call."""
+        with self._lock:
+            taken, self._taken = frozenset(self._taken), set()
+        return taken
+
+    def _remember(self, partitions: Iterable[TopicPartition]) -> None:
+        with self._lock:
+            self._taken.update(tp.partition for tp in partitions if tp.topic == self.topic)
 
 
 class KafkaSource:
@@ -52,7 +91,8 @@ class KafkaSource:
                 self._consumer.close()
                 raise RuntimeError(f"topic {topic} has no partitions after {wait_s:.0f}s")
             sleep(0.2)
-        self._consumer.subscribe([topic])
+        self._revocations = Revocations(topic)
+        self._consumer.subscribe([topic], listener=self._revocations)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         """Fetch up to ``max_records`` records across the assigned partitions."""
@@ -71,6 +111,10 @@ class KafkaSource:
             )
         except (CommitFailedError, RebalanceInProgressError):  # the group is (re)assigning
             log.warning("commit refused by a rebalance; the partitions' owner replays the batch")
+
+    def revoked(self) -> frozenset[int]:
+        """Partitions revoked or lost since the last call."""
+        return self._revocations.take()
 
     def close(self) -> None:
         """Leave the group."""

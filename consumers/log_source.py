@@ -68,5 +68,9 @@ class LogSource:
         if 0 in offsets:
             self._feed.record(self._reader, offsets[0] - 1)
 
+    def revoked(self) -> frozenset[int]:
+        """Never: the log has one reader per name."""
+        return frozenset()
+
     def close(self) -> None:
         """Nothing to release."""

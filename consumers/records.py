@@ -32,6 +32,9 @@ class Source(Protocol):
     def commit(self, offsets: Mapping[int, int]) -> None:
         """Durably record, per partition, the offset of the next record to read."""
 
+    def revoked(self) -> frozenset[int]:
+        """Partitions taken from this member since the last call (revoked or lost in a rebalance)."""
+
     def close(self) -> None:
         """Leave the group / release resources."""
 

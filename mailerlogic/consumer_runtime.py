@@ -1,5 +1,6 @@
-"""What the delivery and webhook processes share: a consumer loop with a retry loop beside it,
-and the ``first=,factor=,max=,budget=`` backoff settings."""
+"""What the consumer processes share: which failures are transient (retried in the process,
+never an exit), the status file that ``/readyz`` reads, a consumer loop with a retry loop beside
+it, and the ``first=,factor=,max=,budget=`` backoff settings."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from consumers import loop
+from mailerlogic.consumer_status import StatusFile
 from mailerlogic.wiring import build_dead_letters
 from mailerlogic.wiring import build_source
 
@@ -22,6 +24,35 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailerlogic")
 _DELAYS = {"first": "first_delay", "max": "max_delay", "budget": "budget"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An outage of Kafka, ClickHouse, SMTP or the event store: worth retrying in the process."""
+    import sqlite3
+
+    from clickhouse_driver import errors as clickhouse_errors
+    from eventsourcing import persistence
+    from kafka import errors as kafka_errors
+
+    if isinstance(exc, kafka_errors.KafkaError | OSError | persistence.OperationalError
+                  | persistence.InterfaceError | clickhouse_errors.NetworkError
+                  | clickhouse_errors.SocketTimeoutError | sqlite3.OperationalError):
+        return True
+    if isinstance(exc, clickhouse_errors.ServerException):
+        return exc.code in TRANSIENT_CLICKHOUSE_CODES
+    name = type(exc).__name__
+    return name in TRANSIENT_NAMES or (exc.__cause__ is not None and is_transient(exc.__cause__))
+
+
+# ClickHouse server errors that pass: timeouts, too many parts/queries, memory, shutting down.
+TRANSIENT_CLICKHOUSE_CODES = frozenset({159, 160, 202, 209, 210, 241, 252, 394})
+# Errors of clients imported lazily elsewhere (psycopg, the ClickHouse HTTP adapter's own).
+TRANSIENT_NAMES = frozenset({"OperationalError", "AnalyticsUnavailable", "SMTPServerDisconnected"})
+
+
+def resilience(settings: Settings, name: str) -> loop.Resilience:
+    """Transient failures of ``name``'s consumer loop retried with backoff, reported in its status."""
+    return loop.Resilience(transient=is_transient, health=StatusFile(settings.data_dir / "status", name))
 
 
 def backoff_fields(spec: str, variable: str, default_max: timedelta) -> dict[str, Any]:
@@ -43,17 +74,48 @@ def backoff_fields(spec: str, variable: str, default_max: timedelta) -> dict[str
 def run_with_retries(settings: Settings, stop: threading.Event, events: EmailEvents, *, name: str,
                      group: str, sink: Any, retries: Callable[[threading.Event], None],
                      limits: loop.Limits, close: Callable[[], None]) -> None:
-    """Consume ``group`` into ``sink`` while ``retries`` runs beside it; either failing stops both."""
-    source = build_source(settings, events, group)
+    """Consume ``group`` into ``sink`` while ``retries`` runs beside it; either failing for a reason
+    that is not transient stops both (a transient one is retried with backoff)."""
+    guard = resilience(settings, name)
     try:
-        with _retries_running(name, retries, stop) as failed:
-            loop.run(source, sink, build_dead_letters(settings), limits, stop)
+        source = loop.attempt(guard, stop, "join the consumer group",
+                              lambda: build_source(settings, events, group))
+        dead_letters = loop.attempt(guard, stop, "dead letters", lambda: build_dead_letters(settings))
+    except loop.Stopped:
+        sink.close()
+        close()
+        return
+    try:
+        with _retries_running(name, _resumed(retries, guard), stop) as failed:
+            loop.run(source, sink, dead_letters, limits, stop, guard)
     finally:
         sink.close()
         source.close()
         close()
     if failed:
         raise RuntimeError(f"the {name} retry loop failed") from failed[0]
+
+
+def _resumed(retries: Callable[[threading.Event], None], guard: loop.Resilience
+             ) -> Callable[[threading.Event], None]:
+    """``retries`` started again after a transient failure (backoff between), until halted."""
+
+    def run(halt: threading.Event) -> None:
+        failures = 0
+        while not halt.is_set():
+            try:
+                retries(halt)
+                return
+            except Exception as exc:
+                if not guard.transient(exc):
+                    raise
+                delay = guard.delay(failures)
+                log.warning("retry loop failed (%s: %s); resuming in %.1fs", type(exc).__name__, exc, delay)
+                guard.health.degraded(f"retry loop: {type(exc).__name__}: {exc}")
+                failures += 1
+                halt.wait(delay)
+
+    return run
 
 
 @contextmanager

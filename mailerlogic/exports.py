@@ -29,6 +29,7 @@ from consumers.exports.worker import ExportSink
 from consumers.log_source import LogSource
 from event_store.errors import NotFound
 from event_store.feed import NotificationFeed
+from mailerlogic.consumer_runtime import resilience
 from mailerlogic.processes import ensure_topics
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import build_dead_letters
@@ -145,6 +146,6 @@ def run_exports(settings: Settings, stop: threading.Event, events: EmailEvents |
     log.info("exports: consuming %s into %s", "kafka" if settings.kafka_bootstrap_servers else "the log",
              exports_folder(settings))
     try:
-        loop.run(source, sink, build_dead_letters(settings), LIMITS, stop)
+        loop.run(source, sink, build_dead_letters(settings), LIMITS, stop, resilience(settings, "exports"))
     finally:
         source.close()

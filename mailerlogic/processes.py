@@ -102,17 +102,29 @@ def run_projector(settings: Settings, stop: threading.Event,
     """Project the event stream into ClickHouse until stopped."""
     from consumers import loop
     from consumers.clickhouse_sink import ClickHouseSink
+    from consumers.clickhouse_sink import sweep_duplicates
+    from mailerlogic.consumer_runtime import resilience
 
     if settings.kafka_bootstrap_servers:
         ensure_topics(settings, stop)
-    sink: Any = ClickHouseSink(clickhouse or build_clickhouse(settings))
+    guard = resilience(settings, "projector")
+    try:  # the dependencies may be down when the projector starts: wait for them, do not exit
+        client = clickhouse or loop.attempt(guard, stop, "clickhouse connect",
+                                            lambda: build_clickhouse(settings))
+        repeated = loop.attempt(guard, stop, "duplicate sweep", lambda: sweep_duplicates(client))
+        source = loop.attempt(guard, stop, "join the consumer group", lambda: build_source(
+            settings, events or build_events(settings), PROJECTOR_GROUP))
+        dead_letters = loop.attempt(guard, stop, "dead letters", lambda: build_dead_letters(settings))
+    except loop.Stopped:
+        return
+    log.info("projector: %d positions stored more than once are listed in stats_duplicates", repeated)
+    sink: Any = ClickHouseSink(client)
     if "crash-after-write" in settings.fault_injection:
         sink = CrashAfter(sink, "write", settings.fault_injection["crash-after-write"])
-    source = build_source(settings, events or build_events(settings), PROJECTOR_GROUP)
     log.info("projector: consuming %s", "kafka" if settings.kafka_bootstrap_servers else "log")
     tune_gc()
     try:
-        loop.run(source, sink, build_dead_letters(settings), loop.Limits(), stop)
+        loop.run(source, sink, dead_letters, loop.Limits(), stop, guard)
     finally:
         source.close()
 

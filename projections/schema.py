@@ -54,12 +54,39 @@ MIGRATIONS: tuple[AddColumn, ...] = (
 )
 
 
+# Columns whose type changed in a shipped table: (table, column, type now). A table still of
+# the older shape cannot be altered in place (its rows hold other states): it is rebuilt.
+SHAPES: tuple[tuple[str, str, str], ...] = (
+    ("stats_hourly", "events", "AggregateFunction(uniqExact, UInt64)"),  # schema 2 (issue 10)
+)
+
+
+class SchemaOutdated(RuntimeError):
+    """A table has the shape of an older schema; the message says how to rebuild it."""
+
+
 def apply(client: ClickHouse, database: str | None = None) -> None:
     """Create or upgrade every table in ``database`` (default: the client's current one)."""
     name = database or current_database(client)
+    check_shapes(client, name)  # first: a view over an old-shaped table is refused by the server
     for statement in statements(name):
         _create(client, statement)
     migrate(client, name, MIGRATIONS)
+
+
+def check_shapes(client: ClickHouse, database: str) -> None:
+    """Raise :class:`SchemaOutdated` when a table is still of an older shape."""
+    for table, column, wanted in SHAPES:
+        found = client.execute(
+            "SELECT type FROM system.columns"
+            " WHERE database = %(database)s AND table = %(table)s AND name = %(column)s",
+            {"database": database, "table": table, "column": column},
+        )
+        if found and found[0][0] != wanted:
+            raise SchemaOutdated(
+                f"{database}.{table}.{column} is {found[0][0]}, this version needs {wanted}: "
+                f"run `mailerlogic projections rebuild --table {table}` (it rebuilds the table "
+                "from the event store and swaps it in)")
 
 
 def _create(client: ClickHouse, statement: str) -> None:

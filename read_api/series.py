@@ -64,12 +64,12 @@ SERIES_SQL = """
 SELECT
     {bucket} AS bucket,
     event_type,
-    countMerge(events),
-    countMergeIf(events, scanner_class = 0),
-    countMergeIf(events, scanner_class = 2),
+    COUNT_EVENTS(),
+    COUNT_EVENTS_IF(scanner_class = 0),
+    COUNT_EVENTS_IF(scanner_class = 2),
     {uniques},
-    countMergeIf(events, bounce_type != 'soft'),
-    countMergeIf(events, bounce_type = 'soft')
+    COUNT_EVENTS_IF(bounce_type != 'soft'),
+    COUNT_EVENTS_IF(bounce_type = 'soft')
 FROM stats_hourly
 WHERE customer_id = %(customer_id)s AND hour >= %(start)s AND hour < %(end)s
     AND event_type IN %(types)s{dimensions}
@@ -99,11 +99,11 @@ def series(
     bucket = "hour" if interval == "hour" else "toDate(hour, %(tz)s)"
     uniques = unique_columns(filter) if any(column in _UNIQUE for _, _, column in KINDS[kind]) else (
         "toUInt64(0), toUInt64(0), toUInt64(0)")
-    rows = client.execute(SERIES_SQL.format(bucket=bucket, dimensions=dimensions, uniques=uniques),
-                          params)
+    rows = views.counted(client, SERIES_SQL.format(bucket=bucket, dimensions=dimensions, uniques=uniques),
+                         params)
     if any(column in _UNIQUE for _, _, column in KINDS[kind]):  # merged states, not sums
-        total = client.execute(SERIES_SQL.format(bucket="0", dimensions=dimensions, uniques=uniques),
-                               params)
+        total = views.counted(client, SERIES_SQL.format(bucket="0", dimensions=dimensions,
+                                                        uniques=uniques), params)
     else:  # plain counts: the window's total is the sum of its buckets (one query fewer)
         total = _summed(rows)
     by_bucket: dict[Any, dict[str, tuple[Any, ...]]] = {

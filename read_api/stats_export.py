@@ -59,7 +59,7 @@ def rows(client: ClickHouse, *, customer_id: UUID, query: SeriesQuery, start: da
     bucket = "hour" if query.interval == "hour" else "toDate(hour, %(tz)s)"
     sql = series.SERIES_SQL.format(bucket=bucket, dimensions=dimensions,
                                    uniques=views.unique_columns(query.stats.filter))
-    found = client.execute(sql, params)
+    found = views.counted(client, sql, params)
     by_bucket: dict[datetime | date, dict[str, tuple[Any, ...]]] = {
         key: {} for key in series._buckets(floor, end, query.interval, zone)}
     for key, event_type, *values in found:

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Local services for the MailerLogic test suite, all on 127.0.0.1 only:
 #
-#   PostgreSQL 15  (event store)  127.0.0.1:55432   db/user/password: mailerlogic
-#   ClickHouse     (analytics)    127.0.0.1:59000 (native), 127.0.0.1:58123 (HTTP)
+#   PostgreSQL 15  (event store)  127.0.0.1:25432   db/user/password: mailerlogic
+#   ClickHouse     (analytics)    127.0.0.1:29000 (native), 127.0.0.1:28123 (HTTP)
 #   Apache Kafka 4 (KRaft, single combined broker+controller)
-#                                 127.0.0.1:59092 (clients), 127.0.0.1:59093 (controller)
+#                                 127.0.0.1:29092 (clients), 127.0.0.1:29093 (controller)
 #
 # Everything (data, logs, pid files, the Maven cache and the Kafka jars) lives in
 # <repo>/.services/, which ignores itself (.services/.gitignore is "*").
@@ -31,11 +31,13 @@ SVC="$ROOT/.services"
 RUN="$SVC/run"
 SCRIPT_PATH="$ROOT/scripts/services.sh"
 
-PG_PORT=55432
-CH_TCP_PORT=59000
-CH_HTTP_PORT=58123
-KAFKA_PORT=59092
-KAFKA_CONTROLLER_PORT=59093
+# Below 32768: Linux's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999) hands
+# ports above it to outgoing connections, which could hold a service's port when it starts.
+PG_PORT=25432
+CH_TCP_PORT=29000
+CH_HTTP_PORT=28123
+KAFKA_PORT=29092
+KAFKA_CONTROLLER_PORT=29093
 
 PG_WAIT=60
 CH_WAIT=60
@@ -258,7 +260,10 @@ pg_start() {
         rm -f "$PG_PIDFILE"
         log "postgres: starting on 127.0.0.1:$PG_PORT"
         as_postgres touch "$PG_REAL/postgres.log"
-        as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_REAL/postgres.log" -w -t "$PG_WAIT" start >/dev/null \
+        # -p: the port of this script wins over the one initdb wrote (a data folder made by an
+        # older version of this script keeps its postgresql.conf).
+        as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_REAL/postgres.log" -w -t "$PG_WAIT" \
+            -o "-p $PG_PORT" start >/dev/null \
             || fail_with_log postgres "$PG_REAL/postgres.log" "did not start within ${PG_WAIT}s"
         pg_record_pid
     fi

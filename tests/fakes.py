@@ -17,6 +17,10 @@ class InMemoryBroker:
         self.committed: dict[int, int] = {}
         self.positions: dict[int, int] = {}
         self.commits: list[dict[int, int]] = []
+        self.taken: set[int] = set()
+        self.failing_polls = 0  # the next N polls raise ConnectionError
+        self.failing_commits = 0  # the next N commits raise ConnectionError
+        self.on_poll: list[object] = []  # callables run at the start of each poll
 
     def produce(self, partition: int, value: bytes) -> None:
         """Append a record."""
@@ -24,6 +28,11 @@ class InMemoryBroker:
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         """Records after each partition's read position."""
+        for hook in list(self.on_poll):
+            hook()  # type: ignore[operator]
+        if self.failing_polls:
+            self.failing_polls -= 1
+            raise ConnectionError("broker down")
         out: list[Record] = []
         for partition, log in enumerate(self.logs):
             start = self.positions.get(partition, self.committed.get(partition, 0))
@@ -36,8 +45,23 @@ class InMemoryBroker:
 
     def commit(self, offsets: Mapping[int, int]) -> None:
         """Record committed offsets."""
+        if self.failing_commits:
+            self.failing_commits -= 1
+            raise ConnectionError("broker down")
         self.committed.update(offsets)
         self.commits.append(dict(offsets))
+
+    def rebalance(self, partitions: set[int]) -> None:
+        """A rebalance takes ``partitions`` (and gives them back, as an eager one does):
+        reading them resumes from their committed offsets."""
+        self.taken |= partitions
+        for partition in partitions:
+            self.positions.pop(partition, None)
+
+    def revoked(self) -> frozenset[int]:
+        """Partitions taken since the last call."""
+        taken, self.taken = frozenset(self.taken), set()
+        return taken
 
     def restart(self) -> None:
         """A new consumer: reading resumes from the committed offsets."""
@@ -53,11 +77,15 @@ class RecordingSink:
     def __init__(self) -> None:
         self.batches: list[list[Envelope]] = []
         self.fail = False
+        self.failing_writes = 0  # the next N writes raise ConnectionError
 
     def write(self, envelopes: Sequence[Envelope]) -> None:
         """Record the batch, or raise when told to fail."""
         if self.fail:
             raise RuntimeError("sink down")
+        if self.failing_writes:
+            self.failing_writes -= 1
+            raise ConnectionError("sink unreachable")
         self.batches.append(list(envelopes))
 
 

@@ -1,4 +1,8 @@
--- Hourly counts per customer and dimension; read with countMerge / uniqExactMerge.
+-- Hourly counts per customer and dimension; read with uniqExactMerge.
+-- Schema 2: `events` holds the distinct notification-log positions (uniqExact of position), not a
+-- count, so an event inserted twice (two sinks racing on one position after a rebalance, or a
+-- rebuild's catch-up) is still counted once. Schema 1 had `AggregateFunction(count)`: an install
+-- with it is upgraded by `mailerlogic projections rebuild --table stats_hourly`.
 CREATE TABLE IF NOT EXISTS {db}.stats_hourly
 (
     customer_id UUID,
@@ -8,7 +12,7 @@ CREATE TABLE IF NOT EXISTS {db}.stats_hourly
     tag String,
     scanner_class UInt8,
     bounce_type String,
-    events AggregateFunction(count),
+    events AggregateFunction(uniqExact, UInt64),
     emails AggregateFunction(uniqExact, UUID)
 )
 ENGINE = AggregatingMergeTree()
@@ -30,7 +34,7 @@ AS SELECT
         0
     )) AS scanner_class,
     bounce_type,
-    countState() AS events,
+    uniqExactState(position) AS events,
     uniqExactState(email_id) AS emails
 FROM {db}.events
 GROUP BY customer_id, hour, event_type, domain_id, tag, scanner_class, bounce_type;

@@ -20,7 +20,7 @@ from mailerlogic.clickhouse import connect
 from projections import ClickHouse
 from projections import schema
 
-DEFAULT_URL = "clickhouse://default:@127.0.0.1:59000/default"
+DEFAULT_URL = "clickhouse://default:@127.0.0.1:29000/default"
 # Read at import time: the root conftest clears the project's variables around each test.
 SERVER_URL = os.environ.get("CLICKHOUSE_URL") or DEFAULT_URL
 BACKENDS = [

@@ -105,7 +105,7 @@ def test_schema_apply_is_idempotent(clickhouse: ClickHouse) -> None:
         "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name")
     assert [name for (name,) in names] == [
         "event_positions", "events", "events_positions_mv", "health_history", "health_history_mv",
-        "stats_hourly", "stats_hourly_mv", "suppressions", "suppressions_mv"]
+        "stats_duplicates", "stats_hourly", "stats_hourly_mv", "suppressions", "suppressions_mv"]
 
 
 def test_migration_adds_a_column_once(clickhouse: ClickHouse) -> None:

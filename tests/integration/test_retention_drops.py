@@ -60,7 +60,7 @@ def state(client: ClickHouse) -> dict[str, Any]:
     return {
         "events": client.execute("SELECT toYYYYMM(occurred_at) AS m, count() FROM events "
                                  "GROUP BY m ORDER BY m"),
-        "stats": client.execute("SELECT toYYYYMM(hour) AS m, countMerge(events) FROM stats_hourly "
+        "stats": client.execute("SELECT toYYYYMM(hour) AS m, uniqExactMerge(events) FROM stats_hourly "
                                 "GROUP BY m ORDER BY m"),
         "suppressions": client.execute("SELECT email FROM suppressions"),
     }
