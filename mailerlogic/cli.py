@@ -141,6 +141,35 @@ def run_all() -> None:
     run(settings, stop_on_signals(), ready=lambda: _print_quickstart(settings))
 
 
+@main.command()
+@click.option("--projectors", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="projector processes (with Kafka they share the topic's partitions)")
+@click.option("--delivery", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="delivery processes (Kafka partitions, or shards of the log without Kafka)")
+@click.option("--webhooks", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="webhook processes")
+def supervise(projectors: int, delivery: int, webhooks: int) -> None:
+    """Run the process table (api, relay, consumers, scheduler), restarting any process that exits.
+
+    With CLICKHOUSE_URL and KAFKA_BOOTSTRAP_SERVERS this is the real-services deployment on one
+    machine; on the embedded default it supervises `run-all`. SIGTERM stops every process.
+    """
+    from mailerlogic.config import child_environment
+    from mailerlogic.processes import stop_on_signals
+    from mailerlogic.supervisor import process_table
+    from mailerlogic.supervisor import supervise as run
+
+    settings = _settings()
+    try:
+        children = process_table(kafka=bool(settings.kafka_bootstrap_servers),
+                                 clickhouse_server=settings.clickhouse_url is not None,
+                                 projectors=projectors, delivery=delivery, webhooks=webhooks)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo("supervising: " + ", ".join(child.name for child in children), err=True)
+    run(children, child_environment(settings), stop_on_signals())
+
+
 @main.command("init-clickhouse")
 def init_clickhouse() -> None:
     """Create or upgrade the ClickHouse schema."""
