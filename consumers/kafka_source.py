@@ -113,8 +113,21 @@ class KafkaSource:
             log.warning("commit refused by a rebalance; the partitions' owner replays the batch")
 
     def revoked(self) -> frozenset[int]:
-        """Partitions revoked or lost since the last call."""
-        return self._revocations.take()
+        """Partitions revoked or lost since the last call.
+
+        The caller drops what it polled of them. A partition given back to this member in the
+        same rebalance keeps the client's fetch position (after the dropped records), so it is
+        moved back to its last commit here: its records are read again, none is skipped.
+        """
+        taken = self._revocations.take()
+        for tp in self._consumer.assignment():
+            if tp.partition in taken:
+                committed = self._consumer.committed(tp)
+                if committed is None:
+                    self._consumer.seek_to_beginning(tp)  # auto_offset_reset="earliest"
+                else:
+                    self._consumer.seek(tp, committed)
+        return taken
 
     def close(self) -> None:
         """Leave the group."""

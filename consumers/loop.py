@@ -238,20 +238,26 @@ def run(source: Source, sink: Sink, dead_letters: DeadLetters, limits: Limits, s
             room = max(limits.max_records - len(batch.envelopes), 1)
             records = attempt(guard, stop, "poll",
                               lambda room=room: source.poll(room, limits.poll_timeout_s))  # type: ignore[misc]
-            forget_revoked(batch, source)
-            add(batch, records, dead_letters)
+            add(batch, forget_revoked(batch, source, records), dead_letters)
             if batch.is_due(limits, monotonic()):
                 batch = flush(batch, source, sink, dead_letters, guard, stop)
-        forget_revoked(batch, source)
+        forget_revoked(batch, source, [])
         flush(batch, source, sink, dead_letters, guard, stop)
     except Stopped as exc:
         log.warning("stopped with work unwritten (it is replayed on restart): %s", exc)
 
 
-def forget_revoked(batch: Batch, source: Source) -> None:
-    """Drop from the batch what belongs to partitions this member no longer owns."""
+def forget_revoked(batch: Batch, source: Source, records: list[Record]) -> list[Record]:
+    """Drop from the batch, and from the records just polled, what belongs to revoked partitions.
+
+    A revoked partition may have come back to this member in the same rebalance: the source
+    then reads it again from its last commit, so nothing dropped here is skipped.
+    """
     revoked = source.revoked()
-    if revoked:
-        dropped = batch.drop(revoked)
-        log.info("partitions %s revoked: %d polled records dropped (their new owner reads them)",
-                 sorted(revoked), dropped)
+    if not revoked:
+        return records
+    kept = [record for record in records if record.partition not in revoked]
+    dropped = batch.drop(revoked) + len(records) - len(kept)
+    log.info("partitions %s revoked: %d polled records dropped (read again by their owner)",
+             sorted(revoked), dropped)
+    return kept

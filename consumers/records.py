@@ -33,7 +33,11 @@ class Source(Protocol):
         """Durably record, per partition, the offset of the next record to read."""
 
     def revoked(self) -> frozenset[int]:
-        """Partitions taken from this member since the last call (revoked or lost in a rebalance)."""
+        """Partitions taken from this member since the last call (revoked or lost in a rebalance).
+
+        One that came back to this member in the same rebalance is read again from its last
+        commit (the caller drops what it had polled of it).
+        """
 
     def close(self) -> None:
         """Leave the group / release resources."""
