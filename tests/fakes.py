@@ -52,15 +52,16 @@ class InMemoryBroker:
         self.commits.append(dict(offsets))
 
     def rebalance(self, partitions: set[int]) -> None:
-        """A rebalance takes ``partitions`` (and gives them back, as an eager one does):
-        reading them resumes from their committed offsets."""
+        """A rebalance takes ``partitions`` and gives them back, as an eager one does; like the
+        Kafka client, the fetch position is kept until :meth:`revoked` is asked."""
         self.taken |= partitions
-        for partition in partitions:
-            self.positions.pop(partition, None)
 
     def revoked(self) -> frozenset[int]:
-        """Partitions taken since the last call."""
+        """Partitions taken since the last call; as ``KafkaSource``, those given back are read
+        again from their committed offsets."""
         taken, self.taken = frozenset(self.taken), set()
+        for partition in taken:
+            self.positions.pop(partition, None)
         return taken
 
     def restart(self) -> None:

@@ -153,3 +153,22 @@ class Stack:
     def stats(self, key: str) -> dict[str, Any]:
         """The outbound totals of the last 30 days."""
         return dict(self.request("GET", "/api/stats/outbound", key=key)[1])
+
+
+def child_processes(pid: int) -> dict[int, str]:
+    """The live children of process ``pid`` (read from /proc): pid -> command line, spaces between
+    arguments. Zombies (exited, not reaped yet) and processes gone while reading are left out."""
+    children: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, ppid = (entry / "stat").read_text().rpartition(")")[2].split()[:2]
+            if int(ppid) != pid or state == "Z":
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if cmdline:
+            children[int(entry.name)] = cmdline.strip()
+    return children

@@ -107,7 +107,7 @@ def test_events_appended_are_counted_by_type(app: Flask, key: str, events: Email
     assert found[("mailerlogic_event_store_position", ())] == head
     lag = {dict(pairs)["reader"]: value for (name, pairs), value in found.items()
            if name == "mailerlogic_reader_lag_events"}
-    assert lag == {"relay": head, "projector": head, "delivery": head, "webhooks": head}
+    assert lag == {"relay": head, "projector": head, "delivery": head, "webhooks": head, "exports": head}
 
 
 def test_each_app_counts_only_its_own_requests(app: Flask, events: EmailEvents, tmp_path: Path) -> None:

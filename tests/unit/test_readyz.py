@@ -29,8 +29,10 @@ def test_ready_with_lag_per_reader(tmp_path: Path) -> None:
     response = _app(tmp_path, lambda: Up()).test_client().get("/readyz")
     body = response.get_json()
     assert (response.status_code, body["status"]) == (200, "ready")
-    assert body["checks"]["event_store"]["lag"] == {"relay": 3, "projector": 3, "delivery": 3, "webhooks": 3}
-    assert set(body["checks"]) == {"event_store", "clickhouse"}
+    assert body["checks"]["event_store"]["lag"] == {"relay": 3, "projector": 3, "delivery": 3,
+                                                    "webhooks": 3, "exports": 3}
+    assert body["checks"]["event_store"]["lag_source"] == "log"
+    assert set(body["checks"]) == {"event_store", "clickhouse", "read_model"}
 
 
 def test_a_dependency_down_is_503_with_the_reason(tmp_path: Path) -> None:
