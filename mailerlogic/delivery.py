@@ -38,6 +38,7 @@ from consumers.delivery.worker import DeliverySink
 from consumers.delivery.worker import LoadedMessage
 from consumers.delivery.worker import run_retries
 from mailerlogic.consumer_runtime import backoff_fields
+from mailerlogic.consumer_runtime import is_transient
 from mailerlogic.consumer_runtime import run_with_retries
 from mailerlogic.processes import ensure_topics
 from mailerlogic.wiring import build_bus
@@ -140,7 +141,8 @@ def build_deliverer(settings: Settings, events: EmailEvents, retries: RetryStore
     tracking = SignedTrackingLinks(settings.secret_key, settings.public_url)
     policy = retry_policy(settings.retry_schedule)
     return Deliverer(BusMessageStore(build_bus(settings, events)), build_transport(settings),
-                     tracking, retries, policy, concurrency=settings.delivery_sessions)
+                     tracking, retries, policy, concurrency=settings.delivery_sessions,
+                     transient=is_transient)
 
 
 def run_delivery(settings: Settings, stop: threading.Event, events: EmailEvents | None = None,

@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from time import monotonic
+from time import sleep
 from typing import TYPE_CHECKING
 
 from consumers.delivery.outcomes import judge
@@ -77,8 +79,13 @@ class Deliverer:
 
     def __init__(self, store: MessageStore, transport: Transport, tracking: TrackingLinks,
                  retries: RetrySchedule, policy: RetryPolicy,
-                 clock: Callable[[], datetime] = utc_now, concurrency: int = 1) -> None:
+                 clock: Callable[[], datetime] = utc_now, concurrency: int = 1,
+                 transient: Callable[[BaseException], bool] | None = None,
+                 record_patience_s: float = 120.0) -> None:
         self.store, self.transport, self.tracking = store, transport, tracking
+        # Recording a batch's outcomes is retried here (mail already handed over is never sent
+        # again for an event-store outage shorter than the patience); other failures raise.
+        self.transient, self.record_patience_s = transient, record_patience_s
         self.retries, self.policy, self.clock = retries, policy, clock
         self._pool = ThreadPoolExecutor(concurrency, "delivery") if concurrency > 1 else None
         self._busy: set[UUID] = set()  # being attempted: the stream and retries never race
@@ -103,7 +110,7 @@ class Deliverer:
             for message_id, result in results:
                 if result.outcome == "deferred" and result.retry_at is not None:
                     self.retries.upsert(message_id, result.retry_at)  # before the event: never lost
-            statuses = self.store.record(results) if results else []
+            statuses = self._record(results) if results else []
             for (message_id, result), status in zip(results, statuses, strict=True):
                 if status in FINAL and (retrying or result.outcome == "deferred"):
                     self.retries.delete(message_id)
@@ -113,6 +120,20 @@ class Deliverer:
         finally:
             self._release(claimed)
         return attempted
+
+    def _record(self, results: list[tuple[UUID, DeliveryResult]]) -> list[str]:
+        deadline, failures = monotonic() + self.record_patience_s, 0
+        while True:
+            try:
+                return self.store.record(results)
+            except Exception as exc:
+                if self.transient is None or not self.transient(exc) or monotonic() >= deadline:
+                    raise
+                delay = min(0.2 * 2 ** failures, 5.0)
+                log.warning("recording %d outcomes failed (%s: %s); retrying in %.1fs", len(results),
+                            type(exc).__name__, exc, delay)
+                failures += 1
+                sleep(delay)
 
     def _map(self, attempt: Callable[[UUID], DeliveryResult | None], ids: list[UUID]
              ) -> Iterator[DeliveryResult | None]:

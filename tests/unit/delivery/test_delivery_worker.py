@@ -433,3 +433,41 @@ def test_a_due_retry_the_stream_is_attempting_is_released_not_left_claimed(world
 
     assert world.transport.handed == []
     assert world.retries.due == {message_id: NOW}  # due again, not pushed a lease ahead
+
+
+class FlakyRecords:
+    """Wraps the memory store: its first ``failures`` records raise ConnectionError."""
+
+    def __init__(self, store: MemoryStore, failures: int) -> None:
+        self.store, self.failures, self.calls = store, failures, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def record(self, results: Sequence[tuple[UUID, DeliveryResult]]) -> list[str]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("event store down")
+        return self.store.record(results)
+
+
+def test_an_event_store_outage_while_recording_retries_the_record_not_the_mail(world: World) -> None:
+    message_id = world.queue()
+    flaky = FlakyRecords(world.store, failures=2)
+    deliverer = Deliverer(flaky, world.transport, PlainTracking(), world.retries,  # type: ignore[arg-type]
+                          POLICY, clock=lambda: world.clock[0],
+                          transient=lambda exc: isinstance(exc, ConnectionError))
+    DeliverySink(deliverer).write(queued(message_id))
+    assert len(world.transport.handed) == 1
+    assert flaky.calls == 3
+    assert outcomes(world, message_id) == [DELIVERED]
+
+
+def test_a_failure_to_record_that_is_not_transient_raises_at_once(world: World) -> None:
+    message_id = world.queue()
+    flaky = FlakyRecords(world.store, failures=5)
+    deliverer = Deliverer(flaky, world.transport, PlainTracking(), world.retries,  # type: ignore[arg-type]
+                          POLICY, clock=lambda: world.clock[0], transient=lambda exc: isinstance(exc, KeyError))
+    with pytest.raises(ConnectionError, match="event store down"):
+        DeliverySink(deliverer).write(queued(message_id))
+    assert flaky.calls == 1
