@@ -467,7 +467,8 @@ def test_a_failure_to_record_that_is_not_transient_raises_at_once(world: World) 
     message_id = world.queue()
     flaky = FlakyRecords(world.store, failures=5)
     deliverer = Deliverer(flaky, world.transport, PlainTracking(), world.retries,  # type: ignore[arg-type]
-                          POLICY, clock=lambda: world.clock[0], transient=lambda exc: isinstance(exc, KeyError))
+                          POLICY, clock=lambda: world.clock[0],
+                          transient=lambda exc: isinstance(exc, KeyError))
     with pytest.raises(ConnectionError, match="event store down"):
         DeliverySink(deliverer).write(queued(message_id))
     assert flaky.calls == 1
