@@ -7,7 +7,11 @@ Names in the files are written ``{db}.table`` and qualified with the target data
 the materialized views always read and write the tables of the same database.
 
 Upgrade rules: never edit a shipped ``CREATE``; append a :class:`AddColumn` instead (and a new
-file for a new table). A materialized view only sees rows inserted after it exists.
+file for a new table). A materialized view only sees rows inserted after it exists. The one
+exception is a change of what a column's states hold (``stats_hourly.events``: a count in
+schema 1, the set of positions in schema 2), which no ``ALTER`` can convert: :data:`SHAPES`
+names the column and its type now, and ``apply`` refuses a table of the older shape with the
+command that rebuilds it from the event store (``mailerlogic projections rebuild --table T``).
 """
 
 from __future__ import annotations
