@@ -31,6 +31,8 @@ from event_store.errors import Unauthorized
 from mailerlogic import metrics
 from mailerlogic import ops
 from mailerlogic.apidoc import views as apidoc
+from mailerlogic.clickhouse import AnalyticsUnavailable
+from mailerlogic.lag import ReaderLag
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import month_usage
 from read_api import api as read_api
@@ -73,6 +75,7 @@ def create_app(
         app.config.from_mapping(test_config)
     app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,
                           settings=settings, bus=build_bus(settings, events, clickhouse),
+                          lag=ReaderLag(settings, events),
                           usage=lambda customer_id: month_usage(clickhouse(), customer_id),  # exact
                           ratelimit=rate_limiter or open_rate_limiter(settings.event_store_url,
                                                                       settings.data_dir))
@@ -88,7 +91,8 @@ def create_app(
     app.register_blueprint(ops.bp)
     app.register_blueprint(apidoc.bp, url_prefix="/api")  # the reference: public
     app.register_blueprint(apidoc.bp, url_prefix="/api/v1", name="apidoc_v1")
-    metrics.install(app, events)  # first before_request: refused requests are timed too
+    # first before_request: refused requests are timed too
+    metrics.install(app, events, app.extensions["lag"])
     app.wsgi_app = OpenPixel(app.wsgi_app, settings.secret_key,  # type: ignore[method-assign]
                              app.extensions["bus"].handle, app.extensions["metrics"].observe)
     app.before_request(_before)
@@ -138,6 +142,13 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(BadParam)
     def bad_param(exc: BadParam) -> tuple[dict[str, Any], int]:
         return error_body("invalid_parameter", str(exc), 400, exc.details)
+
+    @app.errorhandler(AnalyticsUnavailable)
+    def analytics_unavailable(exc: AnalyticsUnavailable) -> tuple[dict[str, Any], int, dict[str, str]]:
+        log.warning("analytics unavailable (request %s): %s", g.get("request_id"), exc)
+        body, status = error_body(exc.code, "the analytics store is unreachable right now: retry "
+                                  "after the Retry-After seconds", exc.status)
+        return body, status, {"Retry-After": str(exc.retry_after_s)}
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:

@@ -8,10 +8,16 @@
 
 Both send the SQL text of ``projections.render`` and return the same Python types; ``stream``
 passes on the bytes ClickHouse formatted (see :mod:`mailerlogic.clickhouse_stream`).
+
+A server that cannot be reached (connection refused, lost or timed out, on the native or the
+HTTP interface) raises :class:`AnalyticsUnavailable`, the one error the API answers with ``503``
+and ``Retry-After`` and the consumers retry. The driver's client reconnects on its next
+statement, so a client that lost its server serves again as soon as the server is back.
 """
 
 from __future__ import annotations
 
+import http.client
 import re
 import struct
 import threading
@@ -19,6 +25,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import date
 from datetime import datetime
@@ -34,6 +41,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from chdb import session as chdb_session
 from clickhouse_driver import Client
+from clickhouse_driver import errors as driver_errors
 
 from mailerlogic.clickhouse_stream import HttpTarget
 from mailerlogic.clickhouse_stream import chdb_stream
@@ -53,6 +61,26 @@ _CHDB_SETTINGS = (
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 _WRAPPERS = re.compile(r"^(?:Nullable|LowCardinality)\((.*)\)$")
 Convert = Callable[[Any], Any]
+# How a server that is down, restarting or cut off shows: refused, reset, EOF, timed out.
+UNREACHABLE = (driver_errors.NetworkError, driver_errors.SocketTimeoutError, EOFError, OSError,
+               http.client.HTTPException)
+
+
+class AnalyticsUnavailable(RuntimeError):
+    """ClickHouse cannot be reached right now; asking again later may work."""
+
+    code = "analytics_unavailable"
+    status = 503
+    retry_after_s = 5
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Turn a failure to reach the server into :class:`AnalyticsUnavailable` (cause kept)."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise AnalyticsUnavailable(f"ClickHouse is unreachable: {type(exc).__name__}: {exc}"[:300]) from exc
 
 
 def connect(url: str | None, data_dir: Path, http_url: str | None = None) -> ClickHouse:
@@ -93,7 +121,8 @@ class DriverClient:
                                    "password": password, "settings": {"use_numpy": False}}
         admin = Client(database="default", **options)
         try:
-            admin.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
+            with reachable():
+                admin.execute(f"CREATE DATABASE IF NOT EXISTS {quote(database)}")
         except Exception as exc:  # a concurrent creator won the race: fine
             if "already exists" not in str(exc):
                 raise
@@ -106,7 +135,7 @@ class DriverClient:
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement; DateTime values come back aware, in UTC."""
-        with self._lock:
+        with self._lock, reachable():
             rows, columns = self._client.execute(render(sql, params), with_column_types=True)
             server_zone = self._client.connection.server_info.timezone
         dated = [i for i, (_, kind) in enumerate(columns) if _unwrap(kind).startswith("DateTime")]
@@ -120,17 +149,22 @@ class DriverClient:
         if not rows:
             return
         data = [list(column) for column in zip(*rows, strict=True)]
-        with self._lock:
+        with self._lock, reachable():
             self._client.execute(f"{insert_sql(table, columns)} VALUES", data, columnar=True)
 
     def stream(self, sql: str, params: Mapping[str, Any] | None, fmt: str) -> Iterator[bytes]:
         """The rows of one SELECT as ``FORMAT fmt`` bytes, over the HTTP interface, in chunks."""
-        return http_stream(self.http, render(sql, params), fmt)
+        return _reachable_stream(http_stream(self.http, render(sql, params), fmt))
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
             self._client.disconnect()
+
+
+def _reachable_stream(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    with reachable():
+        yield from chunks
 
 
 def _with_utc(row: Sequence[Any], dated: list[int], zone: ZoneInfo) -> tuple[Any, ...]:

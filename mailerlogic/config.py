@@ -54,8 +54,11 @@ VARIABLES = {
     "MAILERLOGIC_EXPORT_TTL_HOURS": "hours an export job's file can be downloaded (default 24)",
     "MAILERLOGIC_API_URL": "the API that `mailerlogic export` talks to (default http://127.0.0.1:$PORT)",
     "MAILERLOGIC_API_KEY": "the customer API key `mailerlogic export` uses (or --api-key)",
+    "MAILERLOGIC_READY_MAX_LAG": "events the read model may be behind the event store (relay + "
+                                 "projector lag) before /readyz answers 503 (default 100000)",
 }
 EXPORT_TTL_HOURS = 24
+READY_MAX_LAG = 100_000
 DEFAULT_TOPIC = "mailerlogic.events"
 
 
@@ -146,6 +149,7 @@ class Settings:
     delivery_messages_per_session: int = 100
     delivery_processes: int = 1
     retry_lease_s: int = 300
+    ready_max_lag: int = READY_MAX_LAG
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -186,6 +190,7 @@ class Settings:
                                                  100, 100_000),
             delivery_processes=_count(env, "MAILERLOGIC_DELIVERY_PROCESSES", 1, 64),
             retry_lease_s=_count(env, "MAILERLOGIC_RETRY_LEASE", 300, 86_400),
+            ready_max_lag=_count(env, "MAILERLOGIC_READY_MAX_LAG", READY_MAX_LAG, 10**12, " of events"),
         )
 
     def retention_days_for(self, tier: str) -> int:

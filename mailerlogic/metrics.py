@@ -3,8 +3,12 @@
 Counted per API process, summed over gunicorn workers: requests by method, endpoint (the URL
 rule, never the raw path, so cardinality stays bounded; ``unmatched`` for 404/405) and status;
 request latency (to the response object: a streamed body's transfer is not included); events
-appended through this process's event store by type (``Message.Queued``...). At scrape time:
-the event store's head position and each reader's lag, as ``/readyz`` reports them.
+appended through this process's event store by type (``Message.Queued``...). At scrape time,
+as ``/readyz`` reports them (:mod:`mailerlogic.lag`): the event store's head position and each
+reader's lag, committed position and end position: with Kafka, the consumer group's committed
+offsets and the topic's end offsets summed over partitions (read at most every 1.5 s), else the
+position the reader recorded in the log and the log's head. A figure that cannot be read (Kafka
+down) is left out of that scrape.
 
 Under gunicorn, :func:`use_directory` (called by the master before it forks) switches
 prometheus_client to multi-process mode in a directory it empties first, so every worker's
@@ -36,9 +40,6 @@ from prometheus_client import values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from event_store.feed import NotificationFeed
-from mailerlogic.ops import READERS
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from collections.abc import MutableMapping
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from prometheus_client import Metric
 
     from event_store.application import EmailEvents
+    from mailerlogic.lag import ReaderLag
+    from mailerlogic.lag import Snapshot
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -67,34 +70,50 @@ def use_directory(path: Path, environ: MutableMapping[str, str]) -> None:
 
 
 class Lag:
-    """Scrape-time gauges: the event store's head position and each reader's lag behind it."""
+    """Scrape-time gauges: the event store's head and each reader's position and lag behind it."""
 
-    def __init__(self, events: EmailEvents) -> None:
-        self.events = events
+    def __init__(self, reader_lag: ReaderLag) -> None:
+        self.reader_lag = reader_lag
 
     def collect(self) -> Iterator[Metric]:
         """The gauges, or none when the event store does not answer (``/readyz`` says why)."""
         try:
-            feed = NotificationFeed(self.events)
-            head = feed.head()
-            lags = {name: head - feed.position(name) for name in READERS}
+            snapshot = self.reader_lag.snapshot()
         except Exception:  # noqa: BLE001 - a scrape must not fail because a dependency is down
             log.warning("metrics: event store position unavailable", exc_info=True)
             return
-        yield GaugeMetricFamily("mailerlogic_event_store_position", "Last notification id", value=head)
-        lag = GaugeMetricFamily("mailerlogic_reader_lag_events", "Events not yet processed by a reader",
-                                labels=["reader"])
-        for name, value in lags.items():
-            lag.add_metric([name], value)
-        yield lag
+        yield GaugeMetricFamily("mailerlogic_event_store_position", "Last notification id",
+                                value=snapshot.head)
+        yield from _reader_gauges(snapshot)
+
+
+def _reader_gauges(snapshot: Snapshot) -> Iterator[Metric]:
+    lag = GaugeMetricFamily("mailerlogic_reader_lag_events", "Events not yet processed by a reader",
+                            labels=["reader"])
+    committed = GaugeMetricFamily(
+        "mailerlogic_reader_committed_position", "Where a reader is: its group's committed offsets "
+        "summed over the topic's partitions (source kafka), or its recorded log position (log)",
+        labels=["reader", "source"])
+    end = GaugeMetricFamily(
+        "mailerlogic_reader_end_position", "The end a reader's lag is measured to: the topic's end "
+        "offsets summed over partitions (source kafka), or the log's head (log)",
+        labels=["reader", "source"])
+    for name, position in snapshot.readers.items():
+        if position.lag is None or position.committed is None or position.end is None:
+            continue  # unknown right now (Kafka down): no sample rather than a wrong one
+        source = "log" if position.group is None else "kafka"
+        lag.add_metric([name], position.lag)
+        committed.add_metric([name, source], position.committed)
+        end.add_metric([name, source], position.end)
+    yield from (lag, committed, end)
 
 
 class Metrics:
     """One app's metrics: requests, latency and events appended."""
 
-    def __init__(self, events: EmailEvents) -> None:
+    def __init__(self, reader_lag: ReaderLag) -> None:
         self.registry = CollectorRegistry()
-        self.lag = Lag(events)
+        self.lag = Lag(reader_lag)
         labels = ("method", "endpoint", "status")
         self.requests = Counter("mailerlogic_http_requests", "HTTP requests answered", labels,
                                 registry=self.registry)
@@ -127,13 +146,13 @@ class Metrics:
         return generate_latest(registry)
 
 
-def install(app: Flask, events: EmailEvents) -> None:
+def install(app: Flask, events: EmailEvents, reader_lag: ReaderLag) -> None:
     """Time and count every request of ``app``; count what ``events`` appends; serve /metrics.
 
     Call before other ``before_request`` hooks so that refused requests (401, 429) are timed too.
     """
     disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
-    metrics = Metrics(events)
+    metrics = Metrics(reader_lag)
     app.extensions["metrics"] = metrics
     events.observers.append(metrics.count_events)
     app.before_request(_start)

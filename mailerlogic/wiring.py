@@ -100,7 +100,11 @@ def build_clickhouse(settings: Settings) -> ClickHouse:
 
 
 def clickhouse_factory(settings: Settings) -> Callable[[], ClickHouse]:
-    """A lazy getter: one client per thread for the server, one shared chdb session."""
+    """A lazy getter: one client per thread for the server, one shared chdb session.
+
+    A thread's server client whose connection dropped reconnects on its next statement, and one
+    that could not be built (server down) is built on the next call: no restart is needed.
+    """
     local = threading.local()
     lock = threading.Lock()
     shared: list[ClickHouse] = []

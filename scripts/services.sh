@@ -21,6 +21,8 @@
 #                Use as:  eval "$(scripts/services.sh env)"
 #   kafka-stop   stop only the Kafka broker (clean shutdown, data kept). For outage tests.
 #   kafka-start  start only the Kafka broker again and wait until it serves metadata.
+#   clickhouse-stop   stop only the ClickHouse server (clean shutdown, data kept). For outage tests.
+#   clickhouse-start  start only the ClickHouse server again and wait until it answers 'SELECT 1'.
 #
 # Progress messages go to stderr; stdout carries only the `export` lines, so
 # `eval "$(scripts/services.sh start)"` also works.
@@ -629,6 +631,7 @@ tools_install() {
     local missing=()
     command -v smtp-sink >/dev/null || [[ -x /usr/sbin/smtp-sink ]] || missing+=(postfix)
     command -v opendkim-testmsg >/dev/null || [[ -x /usr/sbin/opendkim-testmsg ]] || missing+=(opendkim-tools)
+    command -v kcat >/dev/null || missing+=(kcat)  # the projector benchmark's producer and baseline
     [[ ${#missing[@]} == 0 ]] && return 0
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt_install "${missing[@]}"
@@ -664,6 +667,8 @@ main() {
         env) write_env ;;
         kafka-stop) ensure_dirs; kafka_stop ;;
         kafka-start) ensure_dirs; kafka_start ;;
+        clickhouse-stop) ensure_dirs; ch_stop ;;
+        clickhouse-start) ensure_dirs; ch_start ;;
         -h | --help | help) usage 0 ;;
         *) usage ;;
     esac

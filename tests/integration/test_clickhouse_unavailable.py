@@ -86,6 +86,10 @@ def test_a_client_that_lost_its_server_serves_again_once_it_is_back(
     with TcpProxy(real.hostname or "127.0.0.1", real.port or 9000) as proxy:
         url = real._replace(netloc=f"default:@127.0.0.1:{proxy.port}", path=f"/{database}").geturl()
         app, key = _app(tmp_path, url)
+        proxy.cut()  # down before this thread's client was ever built
+        assert _unavailable(*_get(app, READS[0], key))
+
+        proxy.restore()
         status, before, _ = _get(app, READS[0], key)
         assert (status, before["sent"]) == (200, 0)
         client = app.extensions["clickhouse"]()  # this thread's client, as the requests used it

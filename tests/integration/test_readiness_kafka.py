@@ -144,8 +144,9 @@ def test_each_group_reports_its_committed_offsets_against_the_topics_end(
     lag = {dict(labels)["reader"]: value for (name, labels), value in gauges.items()
            if name == "mailerlogic_reader_lag_events"}
     assert lag == {"relay": 0, "projector": 4, "delivery": 10, "webhooks": 3, "exports": 10}
-    assert gauges["mailerlogic_reader_committed_position", (("reader", "projector"), ("source", "kafka"))] == 6
-    assert gauges["mailerlogic_reader_end_position", (("reader", "projector"), ("source", "kafka"))] == 10
+    projector = (("reader", "projector"), ("source", "kafka"))
+    assert gauges["mailerlogic_reader_committed_position", projector] == 6
+    assert gauges["mailerlogic_reader_end_position", projector] == 10
     assert gauges["mailerlogic_reader_committed_position", (("reader", "relay"), ("source", "log"))] == 3
 
 

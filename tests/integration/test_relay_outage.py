@@ -112,8 +112,8 @@ def test_relay_publishes_again_within_two_seconds_of_the_broker_returning(broker
     assert len(published) == 15 * 3
     assert sorted({e.position for _, e in records}) == published  # nothing lost
     by_message: dict[object, list[tuple[int, int]]] = {}
-    for partition, envelope in records:
-        by_message.setdefault(envelope.email_id, []).append((partition, envelope.position))
+    for partition, record in records:
+        by_message.setdefault(record.email_id, []).append((partition, record.position))
     assert len(by_message) == 15
     for placed in by_message.values():  # one message: one partition, first copies in log order
         assert len({partition for partition, _ in placed}) == 1

@@ -118,3 +118,14 @@ def test_each_app_counts_only_its_own_requests(app: Flask, events: EmailEvents, 
     other.test_client().get("/healthz")
     app.test_client().get("/readyz")
     assert requests(samples(other)) == {("GET", "/healthz", "200"): 1.0}
+
+
+def test_reader_positions_on_the_embedded_default_are_log_positions(app: Flask, events: EmailEvents) -> None:
+    from event_store.feed import NotificationFeed
+
+    NotificationFeed(events).record("projector", 2)
+    found = samples(app)
+    head = events.recorder_.max_notification_id()
+    assert found[("mailerlogic_reader_committed_position", (("reader", "projector"), ("source", "log")))] == 2
+    assert found[("mailerlogic_reader_end_position", (("reader", "projector"), ("source", "log")))] == head
+    assert found[("mailerlogic_reader_lag_events", (("reader", "projector"),))] == head - 2
