@@ -7,6 +7,11 @@ default, the position it recorded in the log. The ``read_model`` check fails whe
 ``events`` table is empty while the event store holds published events (a wiped read model), or
 when the projector is more than ``MAILERLOGIC_READY_MAX_LAG`` events behind the event store
 (with Kafka: the relay's lag plus the projector group's).
+
+``consumers`` lists the status each consumer process of this machine's data dir wrote
+(:mod:`mailerlogic.consumer_status`): one retrying a transient failure makes the answer
+``"status": "degraded"`` (still ``200`` when every check passes: the API serves, a consumer
+waits for its dependency), with the reasons.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from flask import Blueprint
 from flask import current_app
 
 from event_store.publishing import PUBLISHED
+from mailerlogic.consumer_status import read_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -109,7 +115,10 @@ def readyz() -> tuple[dict[str, Any], int]:
               "clickhouse": _timed(_clickhouse)}
     if kafka is not None:
         checks["kafka"] = kafka
-    max_lag = current_app.extensions["settings"].ready_max_lag
-    checks["read_model"] = _timed(lambda: _read_model(snapshots, max_lag))
+    settings = current_app.extensions["settings"]
+    checks["read_model"] = _timed(lambda: _read_model(snapshots, settings.ready_max_lag))
     ready = all(check["ok"] for check in checks.values())
-    return {"status": "ready" if ready else "not_ready", "checks": checks}, 200 if ready else 503
+    consumers = read_all(settings.data_dir / "status")
+    degraded = [c for c in consumers if c.get("state") != "ok"]
+    status = "not_ready" if not ready else "degraded" if degraded else "ready"
+    return {"status": status, "checks": checks, "consumers": consumers}, 200 if ready else 503

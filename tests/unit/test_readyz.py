@@ -119,3 +119,39 @@ def test_the_lag_bound_is_a_whole_positive_number(value: str) -> None:
     with pytest.raises(ValueError, match="MAILERLOGIC_READY_MAX_LAG must be a whole number of events"):
         Settings.from_env({"MAILERLOGIC_DATA_DIR": "/tmp/unused", "MAILERLOGIC_SECRET_KEY": "k",
                            "MAILERLOGIC_WEBHOOK_SECRET": "w", "MAILERLOGIC_READY_MAX_LAG": value})
+
+
+def test_a_consumer_retrying_a_dependency_makes_readiness_degraded(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from mailerlogic.consumer_status import StatusFile
+
+    status = StatusFile(tmp_path / "status", "projector")
+    client = _app(tmp_path, lambda: Up()).test_client()
+    body = client.get("/readyz").get_json()
+    assert (body["status"], [(c["name"], c["state"]) for c in body["consumers"]]) == (
+        "ready", [("projector", "ok")])
+
+    status.degraded("sink write: NetworkError: Code: 210. Connection refused (127.0.0.1:29000)")
+    response = client.get("/readyz")
+    body = response.get_json()
+    assert (response.status_code, body["status"]) == (200, "degraded")
+    assert [(c["name"], c["pid"], c["state"], c["reason"]) for c in body["consumers"]] == [
+        ("projector", os.getpid(), "degraded",
+         "sink write: NetworkError: Code: 210. Connection refused (127.0.0.1:29000)")]
+
+    status.recovered()
+    assert client.get("/readyz").get_json()["status"] == "ready"
+
+    # A process that died degraded (kill -9) leaves a file that is ignored and removed.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = tmp_path / "status" / f"delivery.{dead.stdout.strip()}.json"
+    stale.write_text(json.dumps({"name": "delivery", "pid": int(dead.stdout), "state": "degraded",
+                                 "reason": "x", "at": "-"}))
+    status.remove()
+    body = client.get("/readyz").get_json()
+    assert (body["status"], body["consumers"], stale.exists()) == ("ready", [], False)
