@@ -78,7 +78,12 @@ class Status(Schema):
 class Readiness(Schema):
     """Readiness with each dependency's check."""
 
-    status = text("ready or not_ready", validate=validate.OneOf(["ready", "not_ready"]))
+    status = text("ready, degraded (every check passes, a consumer is retrying a dependency) or "
+                  "not_ready (503)", validate=validate.OneOf(["ready", "degraded", "not_ready"]))
     checks = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
-        "description": "event_store (with position and per-reader lag), clickhouse, kafka: "
-                       "each {ok, ms} or {ok: false, error}"})
+        "description": "event_store (with position and per-reader lag), clickhouse, kafka (per "
+                       "consumer group committed and end offsets), read_model (empty or behind "
+                       "the event store): each {ok, ms} or {ok: false, error}"})
+    consumers = fields.List(fields.Dict(), metadata={
+        "description": "each live consumer process's status: {name, pid, state (ok or degraded), "
+                       "reason, at}"})
