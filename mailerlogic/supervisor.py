@@ -36,7 +36,7 @@ class Policy:
     """When a child is restarted, and when the supervisor gives up."""
 
     first_delay_s: float = 1.0
-    max_delay_s: float = 30.0
+    max_delay_s: float = 10.0
     steady_s: float = 60.0
     max_failures: int | None = None
     failure_window_s: float = 60.0
