@@ -32,8 +32,8 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "max_poll_records": 20_000,
     "fetch_max_bytes": 64 * 1024 * 1024,
     "max_partition_fetch_bytes": 16 * 1024 * 1024,
-    "session_timeout_ms": 10_000,
-    "heartbeat_interval_ms": 3_000,
+    "session_timeout_ms": 6_000,  # the broker's minimum: a killed member's partitions move on sooner
+    "heartbeat_interval_ms": 2_000,
     "metadata_max_age_ms": 30_000,
 }
 
