@@ -16,7 +16,8 @@ from bench.common import Result
 from bench.common import Services
 
 # Each module registers its benchmarks on import; add new ones here (HTTP send/pixel, stats...).
-MODULES = ("bench.projector", "bench.append", "bench.http_api", "bench.read_side", "bench.delivery")
+MODULES = ("bench.projector", "bench.append", "bench.http_api", "bench.read_side", "bench.delivery",
+           "bench.rebuild")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

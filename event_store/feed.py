@@ -16,6 +16,8 @@ from eventsourcing.persistence import Tracking
 from event_store.publishing import envelope_of
 
 if TYPE_CHECKING:
+    from eventsourcing.persistence import TrackingRecorder
+
     from event_store.application import EmailEvents
     from event_store.envelope import Envelope
 
@@ -58,6 +60,44 @@ class NotificationFeed:
         if position > self.position(reader):
             self._tracking.insert_tracking(Tracking(reader, position))
 
+    def rewind(self, reader: str, position: int) -> None:
+        """Set ``reader``'s position to exactly ``position``, backwards too (operators only).
+
+        ``record`` only moves forward; this replaces the reader's tracking row (none for 0). The
+        reader must not be running: a running consumer keeps its position in memory and would
+        record past this one.
+        """
+        if position < 0:
+            raise ValueError(f"a position is never negative, not {position}")
+        _forget(self._tracking, reader)
+        if position > 0:
+            self._tracking.insert_tracking(Tracking(reader, position))
+
     def head(self) -> int:
         """The id of the newest notification (0 if none)."""
         return self._recorder.max_notification_id() or 0
+
+
+def _forget(recorder: TrackingRecorder, reader: str) -> None:
+    """Delete ``reader``'s tracking row(s) on the SQLite, PostgreSQL or in-memory recorder."""
+    from eventsourcing.popo import POPOTrackingRecorder
+    from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+    if isinstance(recorder, SQLiteTrackingRecorder):
+        with recorder.datastore.transaction(commit=True) as cursor:
+            cursor.execute("DELETE FROM tracking WHERE application_name = ?", (reader,))
+        return
+    if isinstance(recorder, POPOTrackingRecorder):
+        with recorder._database_lock:  # noqa: SLF001 - the in-memory store has no other way
+            recorder._max_tracking_ids.pop(reader, None)  # noqa: SLF001
+        return
+    from eventsourcing.postgres import PostgresTrackingRecorder
+    from psycopg.sql import SQL
+    from psycopg.sql import Identifier
+
+    if not isinstance(recorder, PostgresTrackingRecorder):
+        raise TypeError(f"cannot rewind a {type(recorder).__name__}")
+    statement = SQL("DELETE FROM {0}.{1} WHERE application_name = %s").format(
+        Identifier(recorder.datastore.schema), Identifier(recorder.tracking_table_name))
+    with recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute(statement, (reader,))

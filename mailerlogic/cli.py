@@ -238,6 +238,58 @@ def export(kind: str, fmt: str, filters: tuple[str, ...], output: Path, api_url:
     click.echo(f"export {done.export_id}: {done.rows} rows, {done.size} bytes written to {done.path}")
 
 
+@main.group()
+def projections() -> None:
+    """Rebuild read models from the event store; reset consumer offsets."""
+
+
+@projections.command("rebuild")
+@click.option("--table", "tables", multiple=True, metavar="TABLE",
+              help="Rebuild only this table (repeatable): stats_hourly, health_history or "
+                   "suppressions; default: every table.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def rebuild_projections(tables: tuple[str, ...], quiet: bool) -> None:
+    """Replay the event store into shadow tables, swap them in, catch up (the API keeps serving)."""
+    from mailerlogic import rebuild_cli
+    from mailerlogic.config import api_client
+    from projections.schema import SchemaOutdated
+
+    settings = _settings()
+    try:
+        done = rebuild_cli.run(settings, api_client()[0], tables, show=not quiet)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (rebuild_cli.RebuildError, SchemaOutdated) as exc:
+        raise click.ClickException(str(exc)) from None
+    rate = done["replayed"] / done["replay_s"] if done["replay_s"] else 0.0
+    click.echo(f"rebuilt {', '.join(done['tables'])}: {done['replayed']:,} rows replayed up to "
+               f"position {done['head']:,} in {done['replay_s']:.1f} s ({rate:,.0f} events/s), "
+               f"{done['caught_up']:,} caught up to {done['caught_up_to']:,}; "
+               f"{done['total_s']:.1f} s in all")
+    if done["dropped_partitions"]:
+        click.echo(f"expired events partitions left out: {', '.join(done['dropped_partitions'])}")
+
+
+@projections.command("reset-offsets")
+@click.option("--group", required=True, type=click.Choice(["projector", "delivery", "webhooks",
+                                                           "exports"]),
+              help="The consumer (as in `mailerlogic consume NAME`).")
+@click.option("--to-earliest", "to", flag_value="earliest", default=True,
+              help="Re-read everything (default; consumers are exact under redelivery).")
+@click.option("--to-latest", "to", flag_value="latest", help="Skip to the end.")
+def reset_offsets(group: str, to: str) -> None:
+    """Reset a consumer group's committed offsets (its consumers must be stopped)."""
+    from mailerlogic import rebuild_cli
+    from mailerlogic.config import api_client
+
+    try:
+        lines = rebuild_cli.reset_offsets(_settings(), api_client()[0], group, to)
+    except rebuild_cli.RebuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in lines:
+        click.echo(line)
+
+
 def _print_quickstart(settings: Settings) -> None:
     base = f"http://127.0.0.1:{settings.port}"
     click.echo(f"""

@@ -133,8 +133,16 @@ def make_app(settings: Settings, events: EmailEvents | None = None, clickhouse: 
     """The API app for this process."""
     from mailerlogic.app import create_app
 
-    return create_app(settings, events=events or build_events(settings),
-                      clickhouse=clickhouse or clickhouse_factory(settings))
+    app = create_app(settings, events=events or build_events(settings),
+                     clickhouse=clickhouse or clickhouse_factory(settings))
+    if settings.clickhouse_url is None:  # chdb opens in this process only: the CLI asks it
+        from mailerlogic import operator_api
+        from mailerlogic.rebuild_cli import run_here
+
+        application = app.extensions["events"]
+        operator_api.install(app, lambda tables, progress: run_here(
+            settings, tables, progress, events=application), settings.secret_key)
+    return app
 
 
 def run_api(settings: Settings, workers: int | None = None) -> None:

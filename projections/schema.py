@@ -151,3 +151,185 @@ def _split(text: str) -> list[str]:
 def _strip_comments(chunk: str) -> str:
     lines = (line for line in chunk.splitlines() if not line.lstrip().startswith("--"))
     return "\n".join(lines).strip()
+
+
+# --- Shadow tables and the swap (``consumers.rebuild``) -------------------------------------
+# Measured on 18.16 and chdb 26 (the rebuild section of clickhouse-compat.md): a materialized
+# view ``db.x_mv TO db.target AS SELECT ... FROM db.events`` follows the *names* through
+# ``RENAME`` on 18.16 (Ordinary databases) and through ``EXCHANGE TABLES`` on chdb (Atomic
+# databases); chdb's ``RENAME`` moves the view's binding with the table object instead, and
+# inserts then reach no view at all. So an Atomic database is swapped with ``EXCHANGE`` only,
+# and the views into the swapped tables are dropped before the swap and created again from
+# these files after it (which also upgrades a view whose table changed shape).
+
+_OBJECT = re.compile(r"^CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS `[^`]+`\.(\w+)"
+                     r"(?:\s+TO `[^`]+`\.(\w+))?")
+_ENGINE_CLAUSE = re.compile(r"\bENGINE\s*=.*\Z", re.DOTALL)
+SHADOW_SUFFIX = "_rebuild"
+REBUILD_STATE = "rebuild_state"  # in the shadow database: written just before the swap
+# ``events`` feeds every view and ``event_positions`` is the sink's index of what every view
+# table holds: rebuilt only together with every table.
+WHOLE_ONLY = ("events", "event_positions")
+# Tables the sink writes beside another one, rebuilt (empty) with it: ``stats_duplicates`` lists
+# the positions ``stats_hourly`` may hold twice, and a rebuilt ``stats_hourly`` holds none.
+COMPANIONS: dict[str, tuple[str, ...]] = {"stats_hourly": ("stats_duplicates",)}
+
+
+@dataclass(frozen=True)
+class DdlObject:
+    """One ``CREATE`` of the DDL files: a table, or a view writing ``TO`` a table."""
+
+    name: str
+    target: str | None  # the table a materialized view writes to; None for a table
+    sql: str
+
+
+def objects(database: str) -> list[DdlObject]:
+    """Every table and materialized view of the DDL files, in file order, for ``database``."""
+    found = []
+    for statement in statements(database):
+        match = _OBJECT.match(statement)
+        if match is None:
+            raise ValueError(f"not a CREATE ... IF NOT EXISTS of the DDL files: {statement[:80]!r}")
+        kind, name, target = match.groups()
+        found.append(DdlObject(name, target if kind == "MATERIALIZED VIEW" else None, statement))
+    return found
+
+
+def tables() -> list[str]:
+    """The names of every table (not view) of the schema, in file order."""
+    return [o.name for o in objects("db") if o.target is None]
+
+
+def rebuildable() -> list[str]:
+    """The tables ``--table`` may name: every table except the companions."""
+    companions = {name for names in COMPANIONS.values() for name in names}
+    return [name for name in tables() if name not in companions]
+
+
+def with_companions(chosen: Sequence[str]) -> list[str]:
+    """``chosen`` and their companions, in schema order."""
+    wanted = set(chosen) | {c for name in chosen for c in COMPANIONS.get(name, ())}
+    return [name for name in tables() if name in wanted]
+
+
+def views_into(chosen: Sequence[str]) -> list[str]:
+    """The materialized views that write into one of the ``chosen`` tables."""
+    return [o.name for o in objects("db") if o.target in chosen]
+
+
+def view_statements(database: str, names: Sequence[str]) -> list[str]:
+    """The ``CREATE`` of the named views in ``database``."""
+    return [o.sql for o in objects(database) if o.target is not None and o.name in names]
+
+
+def retargeted_views(source_db: str, target_db: str, names: Sequence[str]) -> list[str]:
+    """The named views created in ``source_db``, reading its ``events``, writing ``target_db``."""
+    found = []
+    for sql in view_statements(target_db, names):
+        name = _OBJECT.match(sql).group(2)  # type: ignore[union-attr]
+        header = f"IF NOT EXISTS {quote(target_db)}.{name} "
+        source = f"FROM {quote(target_db)}.events"
+        if header not in sql or source not in sql:
+            raise ValueError(f"view {name} does not read {target_db}.events")
+        found.append(sql.replace(header, f"IF NOT EXISTS {quote(source_db)}.{name} ", 1)
+                     .replace(source, f"FROM {quote(source_db)}.events"))
+    return found
+
+
+def null_events(database: str) -> str:
+    """``events`` of ``database`` as ``ENGINE = Null``: rows reach the views and are not stored."""
+    [events] = [o.sql for o in objects(database) if o.name == "events"]
+    return _ENGINE_CLAUSE.sub("ENGINE = Null", events)
+
+
+def shadow_name(database: str) -> str:
+    """The shadow database a rebuild of ``database`` builds its tables in."""
+    quote(database)
+    return f"{database}{SHADOW_SUFFIX}"
+
+
+def shadow_statements(shadow: str, chosen: Sequence[str]) -> list[str]:
+    """DDL of a shadow set in ``shadow``: the ``chosen`` tables with the views filling them.
+
+    ``events`` is always created because every view reads it; unless it is chosen it is
+    ``ENGINE = Null`` (rows reach the views and are not stored). Companions come along.
+    """
+    unknown = sorted(set(chosen) - set(tables()))
+    if unknown:
+        raise ValueError(f"unknown table(s) {', '.join(unknown)}; known: {', '.join(tables())}")
+    kept = with_companions(chosen)
+    found = [] if "events" in kept else [null_events(shadow)]
+    found += [o.sql for o in objects(shadow) if o.name in kept or o.target in kept]
+    return found
+
+
+def drop_views(client: ClickHouse, database: str, names: Sequence[str]) -> None:
+    """Drop the named materialized views of ``database`` (missing ones are skipped)."""
+    for name in names:
+        client.execute(f"DROP TABLE IF EXISTS {quote(database)}.{quote(name)}")
+
+
+def can_exchange(client: ClickHouse, database: str) -> bool:
+    """Whether ``database`` swaps with ``EXCHANGE TABLES`` (Atomic engine) rather than RENAME."""
+    found = client.execute("SELECT engine FROM system.databases WHERE name = %(name)s",
+                           {"name": database})
+    return bool(found) and found[0][0] == "Atomic"
+
+
+def swap_statements(live: str, shadow: str, chosen: Sequence[str], exchange: bool) -> list[str]:
+    """Statements putting the ``chosen`` shadow tables in ``live`` and the live ones in ``shadow``.
+
+    Atomic databases: one ``EXCHANGE TABLES`` per table (each atomic). Otherwise one multi-table
+    ``RENAME`` moving each live table to ``shadow.<t>_old`` and the shadow table into its place.
+    """
+    if exchange:
+        return [f"EXCHANGE TABLES {quote(live)}.{quote(t)} AND {quote(shadow)}.{quote(t)}"
+                for t in chosen]
+    moves = [f"{quote(live)}.{quote(t)} TO {quote(shadow)}.{quote(t + '_old')}, "
+             f"{quote(shadow)}.{quote(t)} TO {quote(live)}.{quote(t)}" for t in chosen]
+    return ["RENAME TABLE " + ", ".join(moves)]
+
+
+def exists(client: ClickHouse, database: str, table: str | None = None) -> bool:
+    """Whether ``database`` (or its ``table``) exists."""
+    if table is None:
+        found = client.execute("SELECT count() FROM system.databases WHERE name = %(db)s",
+                               {"db": database})
+    else:
+        found = client.execute("SELECT count() FROM system.tables WHERE database = %(db)s"
+                               " AND name = %(table)s", {"db": database, "table": table})
+    return bool(found[0][0])
+
+
+def outdated_tables(client: ClickHouse, database: str) -> list[str]:
+    """The tables of ``database`` still of an older shape (see :data:`SHAPES`)."""
+    found = []
+    for table, column, wanted in SHAPES:
+        rows = client.execute(
+            "SELECT type FROM system.columns"
+            " WHERE database = %(database)s AND table = %(table)s AND name = %(column)s",
+            {"database": database, "table": table, "column": column})
+        if rows and rows[0][0] != wanted:
+            found.append(table)
+    return found
+
+
+def ensure(client: ClickHouse, database: str, skip: Sequence[str] = ()) -> None:
+    """What ``apply`` does, except for the tables in ``skip`` and the views into them.
+
+    For a rebuild of tables of an older shape: everything else is created or upgraded, and the
+    old-shaped tables stay as they are until the rebuild swaps them out.
+    """
+    for ddl in objects(database):
+        if ddl.name not in skip and ddl.target not in skip:
+            _create(client, ddl.sql)
+    migrate(client, database, [m for m in MIGRATIONS if m.table not in skip])
+
+
+def create_shadow(client: ClickHouse, shadow: str, chosen: Sequence[str]) -> None:
+    """Create ``shadow`` (which must not exist) with the shadow set of the ``chosen`` tables."""
+    client.execute(f"CREATE DATABASE {quote(shadow)}")
+    for statement in shadow_statements(shadow, chosen):
+        client.execute(statement)
+    migrate(client, shadow, [m for m in MIGRATIONS if m.table in chosen])
