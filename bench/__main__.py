@@ -17,7 +17,7 @@ from bench.common import Services
 
 # Each module registers its benchmarks on import; add new ones here (HTTP send/pixel, stats...).
 MODULES = ("bench.projector", "bench.append", "bench.http_api", "bench.read_side", "bench.delivery",
-           "bench.rebuild")
+           "bench.rebuild", "bench.rebuild_reads")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
