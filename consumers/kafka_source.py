@@ -92,11 +92,15 @@ class KafkaSource:
                 raise RuntimeError(f"topic {topic} has no partitions after {wait_s:.0f}s")
             sleep(0.2)
         self._revocations = Revocations(topic)
+        self._first_uncommitted: dict[int, int] = {}  # partition -> first offset polled since commit
         self._consumer.subscribe([topic], listener=self._revocations)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         """Fetch up to ``max_records`` records across the assigned partitions."""
         polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        for tp, records in polled.items():
+            if records:
+                self._first_uncommitted.setdefault(tp.partition, records[0].offset)
         return [
             Record(tp.topic, tp.partition, r.offset, r.value)
             for tp, records in polled.items()
@@ -111,22 +115,28 @@ class KafkaSource:
             )
         except (CommitFailedError, RebalanceInProgressError):  # the group is (re)assigning
             log.warning("commit refused by a rebalance; the partitions' owner replays the batch")
+            return
+        for partition in offsets:  # the loop commits everything it polled of these partitions
+            self._first_uncommitted.pop(partition, None)
 
     def revoked(self) -> frozenset[int]:
         """Partitions revoked or lost since the last call.
 
         The caller drops what it polled of them. A partition given back to this member in the
         same rebalance keeps the client's fetch position (after the dropped records), so it is
-        moved back to its last commit here: its records are read again, none is skipped.
+        moved back to the first record polled since its last commit: those records are read
+        again, none is skipped. (Only a partition something was polled from is moved, with an
+        explicit offset: ``seek_to_beginning`` on a partition whose first position is still
+        being looked up leaves it stalled in kafka-python 3.0.)
         """
         taken = self._revocations.take()
-        for tp in self._consumer.assignment():
-            if tp.partition in taken:
-                committed = self._consumer.committed(tp)
-                if committed is None:
-                    self._consumer.seek_to_beginning(tp)  # auto_offset_reset="earliest"
-                else:
-                    self._consumer.seek(tp, committed)
+        if not taken:
+            return taken
+        assigned = {tp.partition: tp for tp in self._consumer.assignment()}
+        for partition in taken:
+            first = self._first_uncommitted.pop(partition, None)
+            if first is not None and partition in assigned:
+                self._consumer.seek(assigned[partition], first)
         return taken
 
     def close(self) -> None:

@@ -165,7 +165,7 @@ def test_run_all_with_two_delivery_processes_delivers_each_message_once(tmp_path
         log = (tmp_path / "all.log").read_text(errors="replace")
         shards = {m.group(1) for m in re.finditer(r"consuming the log as (delivery-\dof2)", log)}
         assert shards == {"delivery-1of2", "delivery-2of2"}
-        pids = [int(p) for p in re.findall(r"delivery shard \d/2: pid (\d+)", log)]
+        pids = [int(p) for p in re.findall(r"delivery shard \d/2: started, pid (\d+)", log)]
         assert len(pids) == 2
         process = stack.procs.pop("all")
         process.send_signal(signal.SIGTERM)
