@@ -124,10 +124,12 @@ class KafkaSource:
 
         The caller drops what it polled of them. A partition given back to this member in the
         same rebalance keeps the client's fetch position (after the dropped records), so it is
-        moved back to the first record polled since its last commit: those records are read
-        again, none is skipped. (Only a partition something was polled from is moved, with an
-        explicit offset: ``seek_to_beginning`` on a partition whose first position is still
-        being looked up leaves it stalled in kafka-python 3.0.)
+        moved back, with an explicit offset, to the first record polled since its last commit,
+        or to its last commit (the beginning if none) when nothing was polled: its records are
+        read again, none is skipped. The explicit offset also matters when nothing was polled:
+        in kafka-python 3.0 a partition given back while its first position was still being
+        looked up (a rebalance right after the first assignment) is never fetched again unless
+        it is given a position (seen in CI; ``seek_to_beginning`` did not help).
         """
         taken = self._revocations.take()
         if not taken:
@@ -135,8 +137,14 @@ class KafkaSource:
         assigned = {tp.partition: tp for tp in self._consumer.assignment()}
         for partition in taken:
             first = self._first_uncommitted.pop(partition, None)
-            if first is not None and partition in assigned:
-                self._consumer.seek(assigned[partition], first)
+            tp = assigned.get(partition)
+            if tp is None:
+                continue
+            if first is None:
+                first = self._consumer.committed(tp)
+            if first is None:
+                first = self._consumer.beginning_offsets([tp])[tp]  # auto_offset_reset="earliest"
+            self._consumer.seek(tp, first)
         return taken
 
     def close(self) -> None:
