@@ -31,6 +31,14 @@ BACKENDS = [
 
 
 
+@pytest.fixture
+def bootstrap() -> str:
+    """``KAFKA_BOOTSTRAP_SERVERS`` of the real broker (the test fails when it is missing)."""
+    from tests.conftest import require_service
+
+    return require_service("KAFKA_BOOTSTRAP_SERVERS")
+
+
 @pytest.fixture(scope="session")
 def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The one chdb data directory of this test session."""

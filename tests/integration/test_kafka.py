@@ -15,15 +15,9 @@ from consumers.records import Record
 from event_store.envelope import Envelope
 from event_store.kafka_publisher import KafkaPublisher
 from event_store.kafka_publisher import ensure_topics
-from tests.conftest import require_service
 from tests.helpers import envelope
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def bootstrap() -> str:
-    return require_service("KAFKA_BOOTSTRAP_SERVERS")
 
 
 @pytest.fixture

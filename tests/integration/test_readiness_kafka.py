@@ -43,11 +43,6 @@ RECORDS = {0: 5, 1: 3, 2: 2}
 
 
 @pytest.fixture
-def bootstrap() -> str:
-    return require_service("KAFKA_BOOTSTRAP_SERVERS")
-
-
-@pytest.fixture
 def topic(bootstrap: str) -> str:
     """A fresh topic of three partitions holding :data:`RECORDS`."""
     name = f"ml-ready-{uuid4().hex[:8]}"

@@ -451,12 +451,15 @@ class FlakyRecords:
         return self.store.record(results)
 
 
+def _flaky_deliverer(world: World, flaky: FlakyRecords, transient: type[Exception]) -> Deliverer:
+    return Deliverer(flaky, world.transport, PlainTracking(), world.retries,  # type: ignore[arg-type]
+                     POLICY, clock=lambda: world.clock[0], transient=lambda exc: isinstance(exc, transient))
+
+
 def test_an_event_store_outage_while_recording_retries_the_record_not_the_mail(world: World) -> None:
     message_id = world.queue()
     flaky = FlakyRecords(world.store, failures=2)
-    deliverer = Deliverer(flaky, world.transport, PlainTracking(), world.retries,  # type: ignore[arg-type]
-                          POLICY, clock=lambda: world.clock[0],
-                          transient=lambda exc: isinstance(exc, ConnectionError))
+    deliverer = _flaky_deliverer(world, flaky, ConnectionError)
     DeliverySink(deliverer).write(queued(message_id))
     assert len(world.transport.handed) == 1
     assert flaky.calls == 3
@@ -466,9 +469,7 @@ def test_an_event_store_outage_while_recording_retries_the_record_not_the_mail(w
 def test_a_failure_to_record_that_is_not_transient_raises_at_once(world: World) -> None:
     message_id = world.queue()
     flaky = FlakyRecords(world.store, failures=5)
-    deliverer = Deliverer(flaky, world.transport, PlainTracking(), world.retries,  # type: ignore[arg-type]
-                          POLICY, clock=lambda: world.clock[0],
-                          transient=lambda exc: isinstance(exc, KeyError))
+    deliverer = _flaky_deliverer(world, flaky, KeyError)
     with pytest.raises(ConnectionError, match="event store down"):
         DeliverySink(deliverer).write(queued(message_id))
     assert flaky.calls == 1
