@@ -21,6 +21,7 @@ from kafka.structs import TopicPartition
 from consumers.records import Record
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from collections.abc import Iterable
     from collections.abc import Mapping
 
@@ -36,6 +37,7 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "heartbeat_interval_ms": 2_000,
     "metadata_max_age_ms": 30_000,
 }
+REJOIN_PATIENCE_S = 15.0  # a rebalance ends within a second or two here; every member polls every 0.1 s
 
 
 class Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -45,12 +47,17 @@ class Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
     before this member rejoins the group: so the loop learns of every revocation before it
     could write a record of that partition again. No I/O here: the listener blocks the
     client's event loop, so a commit from inside it could not complete.
+
+    It also times the rebalance: from a revocation until the next assignment, the member
+    fetches nothing (kafka-python gates the revoked partitions until the join completes).
     """
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, clock: Callable[[], float] = monotonic) -> None:
         self.topic = topic
+        self._clock = clock
         self._lock = threading.Lock()
         self._taken: set[int] = set()
+        self._rebalancing_since: float | None = None
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         """A rebalance begins: every partition named may go to another member."""
@@ -61,7 +68,9 @@ class Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
         self._remember(lost)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        """Nothing to do: an assigned partition is read from its last commit."""
+        """The rebalance is over: an assigned partition is read from its last commit."""
+        with self._lock:
+            self._rebalancing_since = None
 
     def take(self) -> frozenset[int]:
         """The partitions taken since the last call."""
@@ -69,34 +78,74 @@ class Revocations(ConsumerRebalanceListener):  # type: ignore[misc]
             taken, self._taken = frozenset(self._taken), set()
         return taken
 
+    def rebalancing_for(self) -> float:
+        """Seconds since a revocation that no assignment has followed yet (0 when none)."""
+        with self._lock:
+            since = self._rebalancing_since
+        return 0.0 if since is None else self._clock() - since
+
     def _remember(self, partitions: Iterable[TopicPartition]) -> None:
         with self._lock:
             self._taken.update(tp.partition for tp in partitions if tp.topic == self.topic)
+            if self._rebalancing_since is None:
+                self._rebalancing_since = self._clock()
 
 
 class KafkaSource:
     """A consumer-group member; offsets are committed only when the loop says so."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, *, wait_s: float = 60.0,
-                 **overrides: Any) -> None:
+                 rejoin_patience_s: float = REJOIN_PATIENCE_S, **overrides: Any) -> None:
         self.topic = topic
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, **{**CONSUMER_DEFAULTS, **overrides}
-        )
-        # Join the group only once the topic's partitions are known: a member that joins
-        # before a just-created topic is in its metadata gets no partitions for minutes.
-        deadline = monotonic() + wait_s
-        while not self._consumer.partitions_for_topic(topic):
-            if monotonic() > deadline:
-                self._consumer.close()
-                raise RuntimeError(f"topic {topic} has no partitions after {wait_s:.0f}s")
-            sleep(0.2)
-        self._revocations = Revocations(topic)
+        self._config = {"bootstrap_servers": bootstrap, "group_id": group, **CONSUMER_DEFAULTS, **overrides}
+        self._wait_s = wait_s
+        self._rejoin_patience_s = rejoin_patience_s
         self._first_uncommitted: dict[int, int] = {}  # partition -> first offset polled since commit
-        self._consumer.subscribe([topic], listener=self._revocations)
+        self._revocations = Revocations(topic)
+        self._consumer = self._join()
+
+    def _join(self) -> KafkaConsumer:
+        """A new group member subscribed to the topic.
+
+        It subscribes only once the topic's partitions are known: a member that joins before a
+        just-created topic is in its metadata gets no partitions for minutes.
+        """
+        consumer = KafkaConsumer(**self._config)
+        deadline = monotonic() + self._wait_s
+        while not consumer.partitions_for_topic(self.topic):
+            if monotonic() > deadline:
+                consumer.close()
+                raise RuntimeError(f"topic {self.topic} has no partitions after {self._wait_s:.0f}s")
+            sleep(0.2)
+        consumer.subscribe([self.topic], listener=self._revocations)
+        return consumer
+
+    def _rejoin_if_stuck(self) -> None:
+        """Replace a member whose rebalance never ends with a new member.
+
+        kafka-python 3.0.12 can leave a leader's join unanswered forever when a second
+        rebalance follows the first assignment within milliseconds (seen on the real broker:
+        "performing partition assignments", then no SyncGroup answer, no error, and the
+        revoked partitions are never fetched again). The old member holds nothing the loop
+        has not dropped already (every partition was revoked), so a new member simply reads
+        from the last commits.
+        """
+        stuck_s = self._revocations.rebalancing_for()
+        if stuck_s <= self._rejoin_patience_s:
+            return
+        log.warning("the group rebalance has not ended after %.0f s: rejoining as a new member", stuck_s)
+        self._revocations.on_partitions_lost(self._consumer.assignment())  # the loop drops them all
+        try:
+            self._consumer.close()
+        except Exception:  # a member that cannot leave cleanly expires with its session
+            log.warning("the stuck member did not leave cleanly; its session expires", exc_info=True)
+        self._first_uncommitted.clear()
+        self._revocations.on_partitions_assigned(())
+        self._consumer = self._join()
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         """Fetch up to ``max_records`` records across the assigned partitions."""
+        self._rejoin_if_stuck()
         polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         for tp, records in polled.items():
             if records:
@@ -124,12 +173,9 @@ class KafkaSource:
 
         The caller drops what it polled of them. A partition given back to this member in the
         same rebalance keeps the client's fetch position (after the dropped records), so it is
-        moved back, with an explicit offset, to the first record polled since its last commit,
-        or to its last commit (the beginning if none) when nothing was polled: its records are
-        read again, none is skipped. The explicit offset also matters when nothing was polled:
-        in kafka-python 3.0 a partition given back while its first position was still being
-        looked up (a rebalance right after the first assignment) is never fetched again unless
-        it is given a position (seen in CI; ``seek_to_beginning`` did not help).
+        moved back to the first record polled since its last commit: those records are read
+        again, none is skipped. A partition nothing was polled from since its commit is already
+        there. No request to the broker here: the rebalance may still be in flight.
         """
         taken = self._revocations.take()
         if not taken:
@@ -137,14 +183,8 @@ class KafkaSource:
         assigned = {tp.partition: tp for tp in self._consumer.assignment()}
         for partition in taken:
             first = self._first_uncommitted.pop(partition, None)
-            tp = assigned.get(partition)
-            if tp is None:
-                continue
-            if first is None:
-                first = self._consumer.committed(tp)
-            if first is None:
-                first = self._consumer.beginning_offsets([tp])[tp]  # auto_offset_reset="earliest"
-            self._consumer.seek(tp, first)
+            if first is not None and partition in assigned:
+                self._consumer.seek(assigned[partition], first)
         return taken
 
     def close(self) -> None:
