@@ -69,6 +69,19 @@ def kafka_libs() -> Path:
     return libs
 
 
+def cluster_id() -> str:
+    """A random KRaft cluster id (a UUID in URL-safe base64) that cannot be read as an option.
+
+    One id in 64 starts with ``-``, which the storage tool's argument parser takes for a flag
+    (exit 1; seen once in CI).
+    """
+    for _ in range(100):
+        candidate = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+    raise RuntimeError("no cluster id without a leading '-' in 100 draws")
+
+
 class KafkaBroker:
     """One KRaft node of our own in ``folder``."""
 
@@ -81,10 +94,12 @@ class KafkaBroker:
         (folder / "server.properties").write_text(
             PROPERTIES.format(port=self.port, controller=self.port + 1, data=folder / "data"))
         (folder / "log4j2.properties").write_text(LOG4J)
-        cluster = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
-        subprocess.run([*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster,
-                        "-c", str(folder / "server.properties"), "--ignore-formatted"],
-                       check=True, capture_output=True, timeout=60)
+        formatted = subprocess.run([*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id(),
+                                    "-c", str(folder / "server.properties"), "--ignore-formatted"],
+                                   capture_output=True, timeout=60, check=False)
+        if formatted.returncode:
+            raise RuntimeError(f"kafka-storage format exited {formatted.returncode}: "
+                               f"{(formatted.stdout + formatted.stderr).decode(errors='replace')[-2000:]}")
 
     def _java(self) -> list[str]:
         return ["java", "-Xms128m", "-Xmx384m", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
