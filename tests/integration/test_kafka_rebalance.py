@@ -127,7 +127,8 @@ def test_a_member_drops_the_records_of_partitions_revoked_mid_batch() -> None:
         second.start()
         stored = lambda: admin.execute(  # noqa: E731
             f"SELECT uniqExact(position) FROM {database}.event_positions")[0][0]
-        _wait(lambda: failures or stored() == EVENTS, 20, "every position to be stored")
+        _wait(lambda: failures or stored() == EVENTS, 60,  # a hung join is replaced after 15 s
+              "every position to be stored")
         assert failures == []
         time.sleep(9)  # longer than A's batch wait: a stale write of A's would land now
         stop.set()
