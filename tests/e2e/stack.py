@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -120,7 +121,7 @@ class Stack:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
-        except OSError:
+        except (OSError, http.client.HTTPException):  # refused, reset, or killed mid-answer
             status, raw = 0, b""
         if expect is not None:
             assert status == expect, (status, raw[:500])
