@@ -25,9 +25,13 @@ from commands.messages import RotateSmtpPassword
 from commands.messages import VerifyDomain
 from event_store.aggregates import ApiKey
 from event_store.aggregates import Customer
+from event_store.aggregates import DomainClaim
+from event_store.aggregates import DomainTaken
 from event_store.errors import DomainError
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from commands.bus import Bus
 
 
@@ -36,9 +40,8 @@ def create_customer(cmd: CreateCustomer, bus: Bus) -> tuple[Customer, str]:
     key = new_key()
     customer = Customer(name=cmd.name, email=cmd.email, tier=cmd.tier, key_hash=hash_key(key),
                         key_prefix=KEY_PREFIX, key_last4=key[-4:])
-    for domain in cmd.domains:
-        _add_domain(customer, domain, trusted=True, bus=bus)
-    bus.app.save(customer, ApiKey.issue(customer.key_hash, customer.id))
+    claims = [_add_domain(customer, domain, trusted=True, bus=bus)[1] for domain in cmd.domains]
+    bus.app.save(customer, ApiKey.issue(customer.key_hash, customer.id), *claims)
     return customer, key
 
 
@@ -80,16 +83,26 @@ def change_profile(cmd: ChangeProfile, bus: Bus) -> Customer:
 def add_domain(cmd: AddDomain, bus: Bus) -> dict[str, Any]:
     """Add a sending domain with a fresh DKIM key pair (private key sealed)."""
     customer = bus.app.get(cmd.customer_id, Customer, "customer")
-    domain = _add_domain(customer, cmd.domain, trusted=cmd.trusted, bus=bus)
-    bus.app.save(customer)
+    domain, claim = _add_domain(customer, cmd.domain, trusted=cmd.trusted, bus=bus)
+    bus.app.save(customer, claim)
     return domain
 
 
-def _add_domain(customer: Customer, name: str, *, trusted: bool, bus: Bus) -> dict[str, Any]:
+def _add_domain(customer: Customer, name: str, *, trusted: bool,
+                bus: Bus) -> tuple[dict[str, Any], DomainClaim | None]:
+    """The new domain, and its name's claim to save with it when the domain is verified at once.
+
+    A name another customer holds verified is refused (``409 domain_taken``), trusted or not.
+    """
     try:
         normalised = domain_dns.normalise_domain(name)
     except ValueError as exc:
         raise DomainError(str(exc), code="invalid_domain", status=400) from None
+    claim = bus.app.domain_claim(normalised)
+    if claim is not None and claim.held_by_another(customer.id):
+        raise DomainTaken(f"{normalised} is verified by another account")
+    if trusted:
+        claim = _claimed(claim, normalised, customer.id)
     domain_id, pair = uuid4(), dkim_keys.generate()
     keys = {
         "ownership_token": secrets.token_hex(16),
@@ -99,7 +112,15 @@ def _add_domain(customer: Customer, name: str, *, trusted: bool, bus: Bus) -> di
                                               associated_data=domain_id.bytes),
     }
     customer.add_domain(domain_id, normalised, verified=trusted, keys=keys)
-    return customer.domains[domain_id]
+    return customer.domains[domain_id], claim if trusted else None
+
+
+def _claimed(claim: DomainClaim | None, domain: str, customer_id: UUID) -> DomainClaim:
+    """The name's claim held by ``customer_id`` (first claimed now if never claimed)."""
+    if claim is None:
+        return DomainClaim.first(domain, customer_id)
+    claim.claim(domain, customer_id)
+    return claim
 
 
 def expected(domain: dict[str, Any], spf_include: str) -> list[domain_dns.ExpectedRecord]:
@@ -117,9 +138,11 @@ def verify_domain(cmd: VerifyDomain, bus: Bus) -> dict[str, Any]:
     if bus.deps.resolver is None:
         raise DomainError("DNS checks are not configured", code="internal", status=500)
     results = domain_dns.verify(expected(domain, bus.deps.spf_include), bus.deps.resolver())
-    customer.record_check(cmd.domain_id, domain_dns.is_verified(results),
-                          [r.to_dict() for r in results])
-    bus.app.save(customer)
+    verified = domain_dns.is_verified(results)
+    name = domain["domain"]
+    claim = _claimed(bus.app.domain_claim(name), name, customer.id) if verified else None
+    customer.record_check(cmd.domain_id, verified, [r.to_dict() for r in results])
+    bus.app.save(customer, claim)
     return customer.domains[cmd.domain_id]
 
 
@@ -134,5 +157,9 @@ def change_domain(cmd: ChangeDomain, bus: Bus) -> dict[str, Any]:
 def remove_domain(cmd: RemoveDomain, bus: Bus) -> None:
     """Remove a sending domain."""
     customer = bus.app.get(cmd.customer_id, Customer, "customer")
+    name = customer.domain(cmd.domain_id)["domain"]
     customer.remove_domain(cmd.domain_id)
-    bus.app.save(customer)
+    claim = bus.app.domain_claim(name)
+    if claim is not None:
+        claim.release(customer.id)
+    bus.app.save(customer, claim)

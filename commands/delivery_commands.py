@@ -147,11 +147,11 @@ def _suppressed(message: Message, bus: Bus) -> str | None:
 
 
 def _signing(message: Message, bus: Bus) -> Signing | None:
-    """The key of the message's domain, or of a domain re-added under the same name."""
+    """The key of the message's domain (or of one re-added under its name), if it is verified."""
     customer = bus.app.get(message.customer_id, Customer, "customer", copy=False)  # read only
     domain = customer.domains.get(message.domain_id) or next(
         (d for d in customer.domains.values() if d["domain"] == message.domain), None)
-    if domain is None:
+    if domain is None or domain["status"] != "verified":  # DKIM only for a domain proven ours
         return None
     # A SealError (another secret key) propagates: an operator problem, not the message's.
     pem = _unsealed(bus.deps.secret_key, domain["dkim_private_sealed"], domain["id"].bytes)

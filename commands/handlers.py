@@ -21,6 +21,7 @@ from commands.messages import RecordOpen
 from commands.messages import SendEmail
 from commands.messages import SendMany
 from event_store.aggregates import Customer
+from event_store.aggregates import DomainTaken
 from event_store.aggregates import Engagement
 from event_store.aggregates import Message
 from event_store.errors import DomainError
@@ -89,6 +90,10 @@ def decide_send(customer: Customer, cmd: SendEmail, bus: Bus) -> Message:
     """The queued message, or a :class:`DomainError` saying why it may not be sent."""
     sending = customer.sending_domain(cmd.domain, cmd.from_address)
     domain, domain_id = sending["domain"], sending["id"]
+    if sending["status"] != "verified":  # allowed only with enforce_sender_verification off
+        claim = bus.app.domain_claim(domain)
+        if claim is not None and claim.held_by_another(customer.id):
+            raise DomainTaken(f"{domain} is verified by another account")
     suppression_handlers.check_not_suppressed(bus, customer.id, [cmd.to, *cmd.cc, *cmd.bcc], domain_id)
     message = Message(
         customer_id=customer.id, to=cmd.to, from_address=cmd.from_address or f"noreply@{domain}",

@@ -13,6 +13,7 @@ from eventsourcing.utils import Environment
 
 from event_store.aggregates import ApiKey
 from event_store.aggregates import Customer
+from event_store.aggregates import DomainClaim
 from event_store.aggregates import Message
 from event_store.aggregates import Suppression
 from event_store.errors import NotFound
@@ -175,6 +176,14 @@ class EmailEvents(Application[UUID]):
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, Suppression) else None
+
+    def domain_claim(self, domain: str) -> DomainClaim | None:
+        """The index entry of a domain name, or None if no customer ever verified it."""
+        try:
+            found: Any = self.repository.get(DomainClaim.create_id(domain))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, DomainClaim) else None
 
     def get_message(self, message_id: UUID, customer_id: UUID | None = None, *,
                     copy: bool = True) -> Message:

@@ -97,7 +97,7 @@ def test_load_of_a_message_whose_domain_was_removed_has_no_signing(bus: Any, cus
 def test_load_of_a_message_whose_domain_was_re_added_signs_with_the_new_key(bus: Any, customer: Any) -> None:
     message = _send(bus, customer)
     bus.handle(RemoveDomain(customer.id, message.domain_id))
-    bus.handle(AddDomain(customer.id, "acme.test"))
+    bus.handle(AddDomain(customer.id, "acme.test", trusted=True))  # verified: signed
     [readded] = bus.app.get(customer.id, Customer, "customer").domains.values()
 
     signing = bus.handle(LoadForDelivery(message.id)).signing
