@@ -25,7 +25,7 @@ class Up:
 
 def _app(tmp_path: Path, clickhouse: Any, **env: str) -> Any:
     events = EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
-    new_customer(bus_for(events, b"k"), "acme.test")  # 3 notifications
+    new_customer(bus_for(events, b"k"), "acme.test")  # 4 notifications (with the domain claim)
     settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "k",
                                   **env})
     return create_app(settings, events=events, clickhouse=clickhouse)
@@ -35,8 +35,8 @@ def test_ready_with_lag_per_reader(tmp_path: Path) -> None:
     response = _app(tmp_path, lambda: Up()).test_client().get("/readyz")
     body = response.get_json()
     assert (response.status_code, body["status"]) == (200, "ready")
-    assert body["checks"]["event_store"]["lag"] == {"relay": 3, "projector": 3, "delivery": 3,
-                                                    "webhooks": 3, "exports": 3}
+    assert body["checks"]["event_store"]["lag"] == {"relay": 4, "projector": 4, "delivery": 4,
+                                                    "webhooks": 4, "exports": 4}
     assert body["checks"]["event_store"]["lag_source"] == "log"
     assert set(body["checks"]) == {"event_store", "clickhouse", "read_model"}
 
@@ -77,7 +77,7 @@ def _sending_app(tmp_path: Path, rows: int, sends: int, **env: str) -> tuple[Any
 def test_an_empty_read_model_is_not_ready_once_the_event_store_holds_published_events(
         tmp_path: Path) -> None:
     app, events = _sending_app(tmp_path, rows=0, sends=1)
-    NotificationFeed(events).record("projector", 4)  # the projector is done: the tables were wiped
+    NotificationFeed(events).record("projector", 5)  # the projector is done: the tables were wiped
     response = app.test_client().get("/readyz")
     check = response.get_json()["checks"]["read_model"]
     assert response.status_code == 503
@@ -94,13 +94,13 @@ def test_a_fresh_installation_with_an_empty_read_model_is_ready(tmp_path: Path) 
 
 
 def test_a_projector_behind_by_more_than_the_bound_is_not_ready(tmp_path: Path) -> None:
-    app, events = _sending_app(tmp_path, rows=2, sends=3, MAILERLOGIC_READY_MAX_LAG="2")  # head 6
-    NotificationFeed(events).record("projector", 3)
+    app, events = _sending_app(tmp_path, rows=2, sends=3, MAILERLOGIC_READY_MAX_LAG="2")  # head 7
+    NotificationFeed(events).record("projector", 4)
     response = app.test_client().get("/readyz")
     check = response.get_json()["checks"]["read_model"]
     assert (response.status_code, check["ok"], check["behind"]) == (503, False, 3)
     assert check["error"] == "the projector is 3 events behind the event store (bound 2)"
-    NotificationFeed(events).record("projector", 4)
+    NotificationFeed(events).record("projector", 5)
     response = app.test_client().get("/readyz")
     assert (response.status_code, response.get_json()["checks"]["read_model"]["behind"]) == (200, 2)
 
@@ -108,8 +108,8 @@ def test_a_projector_behind_by_more_than_the_bound_is_not_ready(tmp_path: Path) 
 def test_delivery_shards_report_the_slowest_shard(tmp_path: Path) -> None:
     app, events = _sending_app(tmp_path, rows=1, sends=3, MAILERLOGIC_DELIVERY_PROCESSES="2")
     feed = NotificationFeed(events)
-    feed.record("delivery-1of2", 6)
-    feed.record("delivery-2of2", 4)
+    feed.record("delivery-1of2", 7)
+    feed.record("delivery-2of2", 5)
     lag = app.test_client().get("/readyz").get_json()["checks"]["event_store"]["lag"]
     assert lag["delivery"] == 2
 

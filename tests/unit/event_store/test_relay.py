@@ -42,10 +42,10 @@ def _send(app: EmailEvents, count: int) -> list[str]:
 def test_relay_publishes_only_public_events_then_records_its_position(app: EmailEvents) -> None:
     ids = _send(app, 3)
     feed, publisher = NotificationFeed(app), Publisher()
-    assert relay.relay_once(feed, publisher, batch_size=100) == 6  # customer, its domain, key, 3 messages
+    assert relay.relay_once(feed, publisher, batch_size=100) == 7  # customer, its domain, key, claim, 3 messages
     assert [str(e.email_id) for e in publisher.published] == ids
     assert [e.event_type for e in publisher.published] == ["queued"] * 3
-    assert feed.position(relay.READER) == 6
+    assert feed.position(relay.READER) == 7
     assert relay.relay_once(feed, publisher, batch_size=100) == 0
 
 
@@ -60,12 +60,12 @@ def test_failed_publish_records_nothing_and_the_retry_publishes_the_same_events(
     assert feed.position(relay.READER) == 0
     publisher.fail = False
     relay.relay_once(feed, publisher, batch_size=100)
-    assert [e.position for e in publisher.published] == [4, 5]
+    assert [e.position for e in publisher.published] == [5, 6]
 
 
 def test_pages_follow_the_batch_size_in_log_order(app: EmailEvents) -> None:
     _send(app, 4)
     feed, publisher = NotificationFeed(app), Publisher()
     moved = [relay.relay_once(feed, publisher, batch_size=2) for _ in range(5)]
-    assert moved == [2, 2, 2, 1, 0]
-    assert [e.position for e in publisher.published] == [4, 5, 6, 7]
+    assert moved == [2, 2, 2, 2, 0]
+    assert [e.position for e in publisher.published] == [5, 6, 7, 8]
