@@ -42,7 +42,7 @@ def _send(app: EmailEvents, count: int) -> list[str]:
 def test_relay_publishes_only_public_events_then_records_its_position(app: EmailEvents) -> None:
     ids = _send(app, 3)
     feed, publisher = NotificationFeed(app), Publisher()
-    assert relay.relay_once(feed, publisher, batch_size=100) == 7  # customer, its domain, key, claim, 3 messages
+    assert relay.relay_once(feed, publisher, batch_size=100) == 7  # customer, domain, key, claim, 3 messages
     assert [str(e.email_id) for e in publisher.published] == ids
     assert [e.event_type for e in publisher.published] == ["queued"] * 3
     assert feed.position(relay.READER) == 7
