@@ -84,7 +84,7 @@ class ResubscribeQuery(Schema):
 
 DOCS: dict[str, Doc] = {
     # Sending (§3)
-    "commands.send": Doc("Sending", w.Queued, body=SendSchema, errors=(403, 413, 422), example=_MAIL),
+    "commands.send": Doc("Sending", w.Queued, body=SendSchema, errors=(403, 409, 413, 422), example=_MAIL),
     "batch.batch": Doc("Sending", w.BatchResult, body=w.BatchRequest, errors=(403, 413),
                          example={"emails": [_MAIL]}),
     "batch.bulk_send": Doc("Sending", w.BulkResult, body=BulkSchema, errors=(403, 413), example=_BULK),
@@ -101,7 +101,7 @@ DOCS: dict[str, Doc] = {
     "account.change_domain": Doc("Domains", a.DomainAnswer, body=DomainChangeSchema, errors=(404,),
                                  path=DOMAIN),
     "account.remove_domain": Doc("Domains", c.Removed, errors=(404,), path=DOMAIN),
-    "account.verify_domain": Doc("Domains", a.DomainAnswer, errors=(404,), path=DOMAIN),
+    "account.verify_domain": Doc("Domains", a.DomainAnswer, errors=(404, 409), path=DOMAIN),
     # Statistics (§7)
     "read_api.outbound": Doc("Statistics", r.OutboundTotals, query=r.StatsQuery, errors=(400,)),
     "read_api.outbound_series": Doc("Statistics", r.Series, query=r.SeriesQuery, errors=(400, 404),
