@@ -77,7 +77,7 @@ def test_send_is_described_from_its_marshmallow_schema(doc: dict[str, Any]) -> N
         "type": "string", "format": "email", "default": None, "nullable": True,
         "description": "default noreply@<domain>; must be on the sending domain"}
     assert schema["properties"]["subject"]["maxLength"] == 998
-    assert sorted(send["responses"]) == ["200", "400", "401", "403", "413", "415", "422", "429"]
+    assert sorted(send["responses"]) == ["200", "400", "401", "403", "409", "413", "415", "422", "429"]
     ok = send["responses"]["200"]
     assert sorted(ok["headers"]) == ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
                                      "X-Request-Id"]
