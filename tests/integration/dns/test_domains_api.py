@@ -119,3 +119,19 @@ def test_patch_and_delete_a_domain(app: Flask, events: EmailEvents) -> None:
     assert _call(client, "DELETE", path, key)[1] == {"message": "domain removed", "id": domain_id}
     assert _call(client, "GET", path, key)[0] == 404
     assert _call(client, "GET", "/api/customer/domains", key)[1]["pagination"]["total"] == 0
+
+
+def test_a_name_verified_first_by_one_customer_cannot_be_verified_by_another(
+        app: Flask, events: EmailEvents, dns_server: DnsServer) -> None:
+    client, first, second = app.test_client(), _key(events), _key(events)
+    mine = _call(client, "POST", "/api/customer/domains", first, {"domain": "shared.test"})[1]["domain"]
+    theirs = _call(client, "POST", "/api/customer/domains", second, {"domain": "shared.test"})[1]["domain"]
+    _publish(dns_server, mine)
+    assert _call(client, "POST", f"/api/customer/domains/{mine['id']}/verify", first)[1][
+        "domain"]["status"] == "verified"
+    dns_server.zone.clear()
+    _publish(dns_server, theirs)  # the second customer publishes its records too: too late
+    assert _call(client, "POST", f"/api/customer/domains/{theirs['id']}/verify", second) == (
+        409, {"error": "domain_taken", "message": "shared.test is verified by another account"})
+    [kept] = _call(client, "GET", "/api/customer/domains", second)[1]["domains"]
+    assert (kept["status"], kept["last_checked_at"]) == ("pending", None)  # nothing recorded
