@@ -82,7 +82,7 @@ def _app(tmp_path: Path, topic: str, read_model: ClickHouse, events: EmailEvents
 
 
 def _events(sends: int, relay_at: int | None = None) -> EmailEvents:
-    """An event store with a customer (3 notifications) and ``sends`` messages; the relay's
+    """An event store with a customer (4 notifications) and ``sends`` messages; the relay's
     position recorded at ``relay_at`` (default: the head)."""
     events = EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     bus = bus_for(events, b"k")
@@ -130,7 +130,7 @@ def test_each_group_reports_its_committed_offsets_against_the_topics_end(
         "exports": {"group": f"exports.{topic}", "committed": 0, "lag": 10},
     }
     store = body["checks"]["event_store"]
-    assert (store["position"], store["lag_source"]) == (3, "kafka")
+    assert (store["position"], store["lag_source"]) == (4, "kafka")
     assert store["lag"] == {"relay": 0, "projector": 4, "delivery": 10, "webhooks": 3, "exports": 10}
     assert {k: body["checks"]["read_model"][k] for k in ("ok", "empty", "behind")} == {
         "ok": True, "empty": True, "behind": 4}  # nothing published yet: empty is right
@@ -142,12 +142,12 @@ def test_each_group_reports_its_committed_offsets_against_the_topics_end(
     projector = (("reader", "projector"), ("source", "kafka"))
     assert gauges["mailerlogic_reader_committed_position", projector] == 6
     assert gauges["mailerlogic_reader_end_position", projector] == 10
-    assert gauges["mailerlogic_reader_committed_position", (("reader", "relay"), ("source", "log"))] == 3
+    assert gauges["mailerlogic_reader_committed_position", (("reader", "relay"), ("source", "log"))] == 4
 
 
 def test_a_projector_behind_by_more_than_the_bound_is_not_ready(
         tmp_path: Path, bootstrap: str, topic: str, read_model: ClickHouse) -> None:
-    events = _events(sends=2, relay_at=3)  # head 5: the relay is 2 behind
+    events = _events(sends=2, relay_at=4)  # head 6: the relay is 2 behind
     _project(events, read_model)
     _commit(bootstrap, f"projector.{topic}", {0: 5, 1: 1}, topic)  # 4 behind the topic's end
 
