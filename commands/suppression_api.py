@@ -11,6 +11,7 @@ from flask import Blueprint
 from flask import Response
 from flask import current_app
 from flask import g
+from flask import render_template_string
 from flask import request
 from marshmallow import Schema
 from marshmallow import fields
@@ -92,8 +93,12 @@ def content_score() -> dict[str, Any]:
     return dataclasses.asdict(score(body["subject"], body["html"], body["text"], body["from_"]))
 
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
-<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{body}</body></html>"""
+#: Jinja with autoescape (``render_template_string``): what the request carries is escaped.
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{{ title }}</title></head>
+<body style="font-family:sans-serif;max-width:32em;margin:3em auto">{% if action %}
+<p>Stop receiving these emails?</p><form method="post" action="{{ action }}">
+<button type="submit">Unsubscribe</button></form>{% else %}
+<p>You are unsubscribed. You will not receive these emails any more.</p>{% endif %}</body></html>"""
 
 
 @links.route("/u/<token>", methods=["GET", "POST"])
@@ -103,13 +108,11 @@ def unsubscribe_link(token: str) -> Response:
     if found is None:
         raise NotFound("unknown unsubscribe link")
     if request.method == "GET":
-        form = (f'<p>Stop receiving these emails?</p><form method="post" action="{request.path}">'
-                '<button type="submit">Unsubscribe</button></form>')
-        return Response(PAGE.format(title="Unsubscribe", body=form), mimetype="text/html")
+        page = render_template_string(PAGE, title="Unsubscribe", action=request.path)
+        return Response(page, mimetype="text/html")
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     _bus().handle(UnsubscribeByLink(found.message_id, "one-click" if one_click else "link"))
-    done = "<p>You are unsubscribed. You will not receive these emails any more.</p>"
-    return Response(PAGE.format(title="Unsubscribed", body=done), mimetype="text/html")
+    return Response(render_template_string(PAGE, title="Unsubscribed", action=None), mimetype="text/html")
 
 
 @webhooks.post("/webhooks/<kind>")

@@ -31,7 +31,16 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of canonical unpadded base64url ``text``; anything else raises ValueError.
+
+    The standard decoder skips characters outside its alphabet and ignores what follows
+    padding, so ``!!!!`` inserted or ``==`` appended would still decode to the same bytes:
+    only the one encoding :func:`_b64` produces is accepted (decode, re-encode, compare).
+    """
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical encoding")
+    return raw
 
 
 def _mac(secret: bytes, body: bytes) -> bytes:

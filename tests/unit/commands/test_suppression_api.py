@@ -9,10 +9,12 @@ from uuid import UUID
 
 import pytest
 from flask import Flask
+from flask import render_template_string
 from flask.testing import FlaskClient
 
 from commands import reports
 from commands import tokens
+from commands.suppression_api import PAGE
 from event_store.application import EmailEvents
 from mailerlogic.app import create_app
 from mailerlogic.config import Settings
@@ -165,3 +167,19 @@ def test_unsubscribes_are_per_customer(app: Flask, key: str, events: EmailEvents
     assert _send(client, other, "x@example.org")[0] == 200
     assert _call(client, "DELETE", "/api/customer/unsubscribes/x@example.org", other)[0] == 404
     assert _send(client, key, "x@example.org")[1]["error"] == "recipient_suppressed"
+
+
+def test_an_unsubscribe_page_escapes_what_it_echoes_and_forbids_scripts(
+        app: Flask, key: str, events: EmailEvents) -> None:
+    client = app.test_client()
+    message_id = UUID(_send(client, key, "bob@example.org")[1]["message_id"])
+    token = tokens.mint(SECRET, "u", message_id)
+    probe = client.get(f"/track/u/{token}==%22%3E%3Csvg%20onload%3Dalert(1)%3E")
+    assert probe.status_code == 404  # not the canonical token: refused before any page
+    page = client.get(f"/track/u/{token}")
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert f'action="/track/u/{token}"'.encode() in page.data
+    hostile = '/track/u/"><svg onload=alert(1)>'
+    with app.test_request_context(hostile):
+        rendered = render_template_string(PAGE, title="Unsubscribe", action=hostile)
+    assert "<svg" not in rendered and "&#34;&gt;&lt;svg onload=alert(1)&gt;" in rendered
