@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC
 from datetime import datetime
@@ -59,17 +58,9 @@ def rotate_api_key(cmd: RotateApiKey, bus: Bus) -> tuple[Customer, str]:
 def rotate_smtp_password(cmd: RotateSmtpPassword, bus: Bus) -> tuple[Customer, str]:
     """A new SMTP password (returned once); only its salted hash is stored."""
     customer = bus.app.get(cmd.customer_id, Customer, "customer")
-    password = secrets.token_urlsafe(24)
-    customer.rotate_smtp_password(password_hash=hash_password(password))
+    customer.rotate_smtp_password(password_hash=cmd.password_hash)  # hashed once, not per attempt
     bus.app.save(customer)
-    return customer, password
-
-
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    """``scrypt$salt$hash``: a slow, salted hash (a password may be typed into an MUA)."""
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return f"scrypt${salt.hex()}${digest.hex()}"
+    return customer, cmd.password
 
 
 def change_profile(cmd: ChangeProfile, bus: Bus) -> Customer:

@@ -5,7 +5,7 @@ Both are safe to repeat. Loading only reads. Recording the outcomes of a batch i
 outcome for a message whose status is already final (sent, delivered, bounced, failed)
 records nothing, so a redelivered queued event, or two workers racing on one message, never
 adds a second outcome. A concurrent save (eventsourcing's optimistic concurrency
-``IntegrityError``) is retried on freshly loaded aggregates a few times.
+``IntegrityError``) is retried by the bus on freshly loaded aggregates.
 
 A hard bounce at send time (the message's own, or one recipient's) suppresses that
 recipient for every domain of the customer, as an inbound bounce report does (source
@@ -21,8 +21,6 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
 from uuid import uuid4
-
-from eventsourcing.persistence import IntegrityError
 
 from commands import dkim_keys
 from commands.suppression_handlers import check_not_suppressed
@@ -41,7 +39,6 @@ if TYPE_CHECKING:
     from commands.bus import Bus
 
 OUTCOMES = ("delivered", "deferred", "bounced", "failed")
-SAVE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -168,12 +165,7 @@ def record_delivery_outcomes(cmd: RecordDeliveryOutcomes, bus: Bus) -> list[str]
     """Append the outcomes unless final, in one save; each message's status afterwards."""
     for outcome in cmd.outcomes:
         _check(outcome)
-    for _ in range(SAVE_ATTEMPTS - 1):
-        try:
-            return _record_once(cmd.outcomes, bus)
-        except IntegrityError:
-            continue  # another writer appended first: decide again on the new state
-    return _record_once(cmd.outcomes, bus)
+    return _record_once(cmd.outcomes, bus)  # a concurrent save: the bus decides again
 
 
 def _check(cmd: RecordDeliveryOutcome) -> None:

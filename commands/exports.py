@@ -9,12 +9,14 @@ Guarantees:
 * At most :data:`~event_store.aggregates.export_job.MAX_OPEN` jobs of a customer are pending
   or running: one more is ``409 too_many_exports`` and records nothing. The job and the
   customer's :class:`~event_store.aggregates.ExportQueue` are saved in one transaction, so two
-  concurrent requests cannot both take the last slot (the loser retries on the fresh queue).
+  concurrent requests cannot both take the last slot (the bus retries the loser on the fresh
+  queue).
 * :class:`GetExport` answers a job of the asking customer only; another customer's id, or
   one that is not an export, is ``404`` like an unknown one.
 * The worker's records (:class:`RecordExportProgress`, :class:`CompleteExport`,
   :class:`FailExport`) never change a final job, so they are safe to repeat; a concurrent save
-  (``IntegrityError``) is retried on a freshly loaded job, except progress, which is advisory.
+  (``IntegrityError``) is retried by the bus on a freshly loaded job, except progress, which is
+  advisory (a concurrent save wins).
 """
 
 from __future__ import annotations
@@ -38,9 +40,6 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from commands.bus import Bus
-
-SAVE_ATTEMPTS = 5
-
 
 @dataclass(frozen=True)
 class RequestExport:
@@ -98,25 +97,18 @@ def request_export(cmd: RequestExport, bus: Bus) -> ExportJob:
     if bus.deps.export_window is None:
         raise DomainError("exports need the statistics store", code="unavailable", status=503)
     start, end = bus.deps.export_window(cmd.kind, cmd.filters, cmd.now, customer.tier)
-    for attempt in range(SAVE_ATTEMPTS):
-        queue = _queue(bus, cmd.customer_id)
-        open_jobs = [export_id for export_id in queue.recent
-                     if not bus.app.get(export_id, ExportJob, "export", copy=False).final]
-        if len(open_jobs) >= MAX_OPEN:
-            raise DomainError(f"{len(open_jobs)} of your exports are pending or running; wait for one "
-                              f"to finish (GET /api/exports/{{id}}) before asking for another",
-                              code="too_many_exports", status=409,
-                              details={"open_exports": [str(export_id) for export_id in open_jobs]})
-        job = ExportJob.request(cmd.customer_id, cmd.kind, cmd.format, cmd.filters, cmd.now, start, end)
-        queue.add(job.id)
-        try:
-            bus.app.save(job, queue)
-        except IntegrityError:  # a concurrent request took the queue's next version
-            if attempt == SAVE_ATTEMPTS - 1:
-                raise
-            continue
-        return job
-    raise AssertionError("unreachable")
+    queue = _queue(bus, cmd.customer_id)
+    open_jobs = [export_id for export_id in queue.recent
+                 if not bus.app.get(export_id, ExportJob, "export", copy=False).final]
+    if len(open_jobs) >= MAX_OPEN:
+        raise DomainError(f"{len(open_jobs)} of your exports are pending or running; wait for one "
+                          f"to finish (GET /api/exports/{{id}}) before asking for another",
+                          code="too_many_exports", status=409,
+                          details={"open_exports": [str(export_id) for export_id in open_jobs]})
+    job = ExportJob.request(cmd.customer_id, cmd.kind, cmd.format, cmd.filters, cmd.now, start, end)
+    queue.add(job.id)
+    bus.app.save(job, queue)  # a concurrent request took the queue's next version: the bus retries
+    return job
 
 
 def _queue(bus: Bus, customer_id: UUID) -> ExportQueue:
@@ -156,17 +148,10 @@ def fail_export(cmd: FailExport, bus: Bus) -> ExportJob:
 
 
 def _final(bus: Bus, export_id: UUID, decide: Callable[[ExportJob], None]) -> ExportJob:
-    for attempt in range(SAVE_ATTEMPTS):
-        job = bus.app.get(export_id, ExportJob, "export")
-        decide(job)
-        try:
-            bus.app.save(job)
-        except IntegrityError:
-            if attempt == SAVE_ATTEMPTS - 1:
-                raise
-            continue
-        return job
-    raise AssertionError("unreachable")
+    job = bus.app.get(export_id, ExportJob, "export")
+    decide(job)
+    bus.app.save(job)
+    return job
 
 
 HANDLERS: dict[type, Any] = {

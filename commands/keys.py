@@ -1,4 +1,4 @@
-"""API keys: generated once, shown once, stored only as a SHA-256 hash."""
+"""API keys and SMTP passwords: generated once, shown once, stored only as hashes."""
 
 from __future__ import annotations
 
@@ -37,3 +37,15 @@ def key_from_headers(headers: Headers) -> str | None:
         scheme, _, value = (headers.get("Authorization") or "").partition(" ")
         key = value if scheme.lower() == "bearer" else None
     return key.strip() if key else None
+
+
+def new_smtp_password() -> str:
+    """A fresh SMTP password (192 random bits, URL-safe: easy to paste into an MUA)."""
+    return secrets.token_urlsafe(24)
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``scrypt$salt$hash``: a slow, salted hash (a password may be typed into an MUA)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 from uuid import UUID
+
+from commands import keys
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,12 @@ class RotateSmtpPassword:
     """Replace the SMTP password; the old one dies at once."""
 
     customer_id: UUID
+    password: str = field(default_factory=keys.new_smtp_password, repr=False)
+
+    @functools.cached_property
+    def password_hash(self) -> str:
+        """The stored form, computed once however often the bus decides the command."""
+        return keys.hash_password(self.password)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Commands of the webhook worker: load a customer's targets, read and record deliveries.
 
 Recording is safe to repeat: nothing is appended to a final (delivered or failed)
-delivery, and a concurrent save (``IntegrityError``) is retried on a freshly loaded one.
+delivery, and a concurrent save (``IntegrityError``) is retried by the bus on a freshly
+loaded one.
 
 The profile's ``webhook_url`` is one more customer-level endpoint (all events). Its id is
 ``uuid5(NAMESPACE_URL, "/mailerlogic/webhooks/<customer_id>/profile")`` and its signing
@@ -18,12 +19,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import TypeVar
 from uuid import NAMESPACE_URL
 from uuid import UUID
 from uuid import uuid5
-
-from eventsourcing.persistence import IntegrityError
 
 from commands import dkim_keys
 from commands.webhook_endpoints import endpoints_of
@@ -35,10 +33,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from commands.bus import Bus
-
-SAVE_ATTEMPTS = 5
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class WebhookTarget:
@@ -151,30 +145,18 @@ def load_webhook_delivery(cmd: LoadWebhookDelivery, bus: Bus) -> DeliveryView | 
 
 def record_webhook_attempt(cmd: RecordWebhookAttempt, bus: Bus) -> DeliveryView:
     """Append the attempt unless the delivery is final; the delivery afterwards."""
-    return _retrying(lambda: _record_once(cmd, bus))
+    return _record_once(cmd, bus)
 
 
 def abandon_webhook_delivery(cmd: AbandonWebhookDelivery, bus: Bus) -> DeliveryView | None:
     """Give the delivery up unless it is final; None if it does not exist."""
-    def once() -> DeliveryView | None:
-        try:
-            delivery = bus.app.get(cmd.delivery_id, WebhookDelivery, "webhook delivery")
-        except NotFound:
-            return None
-        delivery.give_up(cmd.reason)
-        bus.app.save(delivery)
-        return _view(delivery)
-
-    return _retrying(once)
-
-
-def _retrying(action: Callable[[], T]) -> T:
-    for _ in range(SAVE_ATTEMPTS - 1):
-        try:
-            return action()
-        except IntegrityError:
-            continue  # another writer appended first: decide again on the new state
-    return action()
+    try:
+        delivery = bus.app.get(cmd.delivery_id, WebhookDelivery, "webhook delivery")
+    except NotFound:
+        return None
+    delivery.give_up(cmd.reason)
+    bus.app.save(delivery)
+    return _view(delivery)
 
 
 def _record_once(cmd: RecordWebhookAttempt, bus: Bus) -> DeliveryView:

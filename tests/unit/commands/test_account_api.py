@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands.account import hash_password
+from commands.keys import hash_password
 from event_store.aggregates import Customer
 from event_store.application import EmailEvents
 from mailerlogic.app import create_app

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from eventsourcing.persistence import IntegrityError
 
 from commands import dkim_keys
+from commands.bus import CONFLICT_ATTEMPTS
 from commands.delivery_commands import LoadForDelivery
 from commands.delivery_commands import RecipientRefusal
 from commands.delivery_commands import RecordDeliveryOutcome
@@ -23,6 +24,7 @@ from event_store.aggregates import Customer
 from event_store.aggregates import Message
 from event_store.aggregates import Suppression
 from event_store.application import EmailEvents
+from event_store.errors import Conflict
 from event_store.errors import DomainError
 from event_store.errors import NotFound
 from tests.helpers import bus_for
@@ -268,12 +270,17 @@ def test_a_writer_that_keeps_conflicting_gives_up(bus: Any, customer: Any,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     message = _send(bus, customer)
 
+    saves: list[int] = []
+
     def conflict(*aggregates: Any) -> Any:
+        saves.append(len(aggregates))
         raise IntegrityError("conflict")
 
     monkeypatch.setattr(bus.app, "save", conflict)
-    with pytest.raises(IntegrityError):
+    monkeypatch.setattr("commands.bus.CONFLICT_PAUSE_S", 0.0)
+    with pytest.raises(Conflict) as refused:
         _one(bus, RecordDeliveryOutcome(message.id, "delivered", 250, "ok"))
+    assert (refused.value.code, refused.value.status, saves) == ("conflict", 409, [1] * CONFLICT_ATTEMPTS)
 
 
 def test_load_says_when_a_recipient_was_suppressed_after_queueing(bus: Any, customer: Any) -> None:
