@@ -16,18 +16,32 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from uuid import uuid4
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
 from commands import keys
+from commands.bus import Bus
+from commands.delivery_commands import RecordDeliveryOutcome
+from commands.delivery_commands import RecordDeliveryOutcomes
+from commands.health import CalculateHealthScore
+from commands.messages import SendEmail
+from commands.webhook_deliveries import RecordWebhookAttempt
 from event_store.aggregates import Customer
 from event_store.aggregates import DomainClaim
+from event_store.aggregates import ExportQueue
+from event_store.aggregates import HealthScore
+from event_store.aggregates import WebhookDelivery
 from event_store.aggregates import WebhookEndpoints
+from event_store.aggregates.export_job import MAX_OPEN
 from event_store.application import EmailEvents
 from event_store.application import open_application
 from event_store.errors import DomainError
@@ -40,6 +54,11 @@ from tests.support.dns_server import DnsServer
 pytestmark = pytest.mark.dns
 SECRET = "concurrency-secret"
 PARALLEL = 8
+HEALTH_TOTALS: dict[str, int | float] = {
+    "sent": 200, "delivered": 190, "bounced": 6, "failed": 4, "opens": 41, "unique_opens": 41,
+    "clicks": 3, "unique_clicks": 3, "complaints": 1, "unsubscribes": 0, "human_opens": 40,
+    "scanner_opens": 1, "human_clicks": 3, "scanner_clicks": 0, "delivery_rate": 95.0,
+    "open_rate": 21.58, "click_rate": 1.58, "bounce_rate": 3.0, "complaint_rate": 0.53}
 
 
 class Api:
@@ -214,3 +233,65 @@ def test_parallel_unsubscribes_of_one_address_keep_one_entry(api: Api) -> None:
     assert record is not None
     assert [(str(e["id"]), e["email"]) for e in record.entries.values()] == [
         (added["id"], "someone@example.org")]
+
+
+def test_parallel_export_requests_stop_at_five_open(api: Api) -> None:
+    customer_id, key = _customer(api)
+    answers = api.parallel([("POST", "/api/exports", key, {"kind": "stats"})] * PARALLEL)
+    statuses = sorted(status for status, _ in answers)
+    refused = {body["error"] for status, body in answers if status != 202}
+    assert (statuses, refused) == ([202] * MAX_OPEN + [409] * (PARALLEL - MAX_OPEN), {"too_many_exports"})
+    queue = api.events[0].get(ExportQueue.create_id(customer_id), ExportQueue, "export queue")
+    assert sorted(str(job) for job in queue.recent) == sorted(
+        body["export_id"] for status, body in answers if status == 202)
+
+
+def test_parallel_key_rotations_leave_exactly_one_working_key(api: Api) -> None:
+    _, key = _customer(api)
+    answers = api.parallel([("POST", "/api/customer/rotate-key", key, None)] * PARALLEL)
+    assert {status for status, _ in answers} <= {200, 401}  # 401: authenticated after a rotation won
+    keys_given = [body["api_key"] for status, body in answers if status == 200]
+    working = [k for k in [key, *keys_given] if api.call("GET", "/api/customer/profile", k)[0] == 200]
+    assert (len(keys_given) >= 1, len(working), working[0] in keys_given) == (True, 1, True)
+
+
+def _race(api: Api, decide: Callable[[Bus], Any]) -> list[Any]:
+    """``decide`` on ``PARALLEL`` threads, alternating between the two applications."""
+    buses = [bus_for(events, SECRET.encode(), health_totals=lambda *_: HEALTH_TOTALS)
+             for events in api.events]
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return list(pool.map(decide, [buses[i % 2] for i in range(PARALLEL)]))
+
+
+def test_two_workers_racing_on_one_message_record_one_outcome(api: Api) -> None:
+    bus = bus_for(api.events[0], SECRET.encode())
+    customer, _ = new_customer(bus, "outcome.concurrent.test", tier="professional")
+    message = bus.handle(SendEmail(customer_id=customer.id, to="ada@example.org", subject="Hi", html=None,
+                                   text="Hi", from_address="news@outcome.concurrent.test"))
+    statuses = _race(api, lambda b: b.handle(RecordDeliveryOutcomes(
+        [RecordDeliveryOutcome(message.id, "delivered", 250, "ok")])))
+    events = list(api.events[0].repository.event_store.get(message.id))
+    assert (statuses, [type(e).__name__ for e in events[1:]]) == ([["delivered"]] * PARALLEL, ["Delivered"])
+
+
+def test_parallel_webhook_attempts_on_one_delivery_are_all_recorded(api: Api) -> None:
+    customer_id, endpoint_id, event_id = uuid4(), uuid4(), uuid4()
+
+    def attempt(bus: Bus) -> str:
+        return str(bus.handle(RecordWebhookAttempt(
+            customer_id, endpoint_id, event_id, "email.delivered", "{}", datetime.now(UTC), 503, False,
+            "HTTP 503", 12, "busy", datetime.now(UTC) + timedelta(minutes=1))).status)
+
+    assert _race(api, attempt) == ["pending"] * PARALLEL
+    delivery_id = WebhookDelivery.create_id(endpoint_id, event_id)
+    delivery = api.events[0].get(delivery_id, WebhookDelivery, "delivery")
+    assert delivery.attempts == PARALLEL
+
+
+def test_parallel_health_calculations_of_one_customer_all_answer(api: Api) -> None:
+    customer_id, now = uuid4(), datetime.now(UTC)
+    answers = _race(api, lambda b: b.handle(CalculateHealthScore(customer_id, now)))
+    stored = list(api.events[0].repository.event_store.get(HealthScore.create_id(customer_id)))
+    calculated = [e for e in stored if isinstance(e, HealthScore.Calculated)]
+    assert (len({a.score.overall_score for a in answers}), sum(a.recorded for a in answers) >= 1) == (1, True)
+    assert sum(a.recorded for a in answers) == len(calculated)
