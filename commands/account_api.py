@@ -106,7 +106,9 @@ def domain_view(domain: dict[str, Any]) -> dict[str, Any]:
             "created_at": _iso(domain["created_at"]), "verified_at": _iso(domain["verified_at"]),
             "last_checked_at": _iso(domain["last_checked_at"]), "dkim_selector": domain["dkim_selector"],
             "open_tracking_enabled": domain["open_tracking_enabled"],
-            "click_tracking_enabled": domain["click_tracking_enabled"], "dns_records": records}
+            "click_tracking_enabled": domain["click_tracking_enabled"],
+            "vouched": bool(domain.get("vouched")), "dns_verified": domain.get("dns_verified"),
+            "dns_records": records}
 
 
 def _domain_id(text: str) -> UUID:

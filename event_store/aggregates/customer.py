@@ -137,6 +137,7 @@ class Customer(Aggregate):
         at = self._at()
         self.domains[domain_id] = {
             "id": domain_id, "domain": domain, "status": "verified" if verified else "pending",
+            "vouched": verified, "dns_verified": None,
             "created_at": at, "verified_at": at if verified else None, "last_checked_at": None,
             "dns_records": [], "ownership_token": ownership_token, "dkim_selector": dkim_selector,
             "dkim_public_key": dkim_public_key, "dkim_private_sealed": dkim_private_sealed,
@@ -151,15 +152,17 @@ class Customer(Aggregate):
         return found
 
     def record_check(self, domain_id: UUID, verified: bool, records: list[dict[str, Any]]) -> None:
-        """Record the outcome of a DNS check of a domain."""
+        """Record the outcome of a DNS check of a domain. A domain the operator vouched for stays
+        verified (usable) whatever its DNS says; the check only reports what is missing."""
         self.domain(domain_id)
         self._domain_checked(domain_id=domain_id, verified=verified, records=records)
 
     @event(DomainChecked)
     def _domain_checked(self, domain_id: UUID, verified: bool, records: list[dict[str, Any]]) -> None:
         domain, at = self.domains[domain_id], self._at()
-        domain.update(status="verified" if verified else "failed", last_checked_at=at,
-                      dns_records=records)
+        usable = verified or domain.get("vouched", False)
+        domain.update(status="verified" if usable else "failed", last_checked_at=at, dns_records=records,
+                      dns_verified=verified)
         if verified and domain["verified_at"] is None:
             domain["verified_at"] = at
 

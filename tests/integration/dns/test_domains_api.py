@@ -135,3 +135,19 @@ def test_a_name_verified_first_by_one_customer_cannot_be_verified_by_another(
         409, {"error": "domain_taken", "message": "shared.test is verified by another account"})
     [kept] = _call(client, "GET", "/api/customer/domains", second)[1]["domains"]
     assert (kept["status"], kept["last_checked_at"]) == ("pending", None)  # nothing recorded
+
+
+def test_a_vouched_domain_stays_usable_when_its_dns_is_not_published(app: Flask, events: EmailEvents) -> None:
+    client = app.test_client()
+    key = new_customer(bus_for(events, b"k"), "vouched.test", tier="professional")[1]
+    [domain] = _call(client, "GET", "/api/customer/domains", key)[1]["domains"]
+    assert (domain["status"], domain["vouched"], domain["dns_verified"]) == ("verified", True, None)
+    status, body = _call(client, "POST", f"/api/customer/domains/{domain['id']}/verify", key)
+    checked = body["domain"]
+    assert (status, checked["status"], checked["vouched"], checked["dns_verified"]) == (
+        200, "verified", True, False)
+    assert [(r["purpose"], r["valid"]) for r in checked["dns_records"]] == [
+        ("ownership", False), ("spf", False), ("dkim", False), ("dmarc", False)]
+    assert all(r["reason"] for r in checked["dns_records"])  # each says what is missing
+    send = {"to": "a@example.org", "subject": "s", "text": "t", "from": "hi@vouched.test"}
+    assert _call(client, "POST", "/api/send", key, send)[0] == 200
