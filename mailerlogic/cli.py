@@ -20,6 +20,9 @@ def _settings() -> Settings:
 @click.group()
 def main() -> None:
     """MailerLogic: email delivery and analytics."""
+    from mailerlogic.private_files import restrict_process
+
+    restrict_process()
 
 
 @main.group()

@@ -68,10 +68,11 @@ def _secret(env: Mapping[str, str], name: str, data_dir: Path, filename: str) ->
         return env[name].encode()
     path = data_dir / filename
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(secrets.token_hex(32))
-        tmp.chmod(0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
         try:
             os.link(tmp, path)  # atomic: the first process to create it wins
         except FileExistsError:

@@ -15,6 +15,7 @@ from consumers.dead_letters import FileDeadLetters
 from consumers.log_source import LogSource
 from event_store.application import open_application
 from event_store.feed import NotificationFeed
+from mailerlogic.private_files import private_dir
 from projections import schema
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 def build_events(settings: Settings) -> EmailEvents:
     """The event-store application (SQLite in the data dir, or PostgreSQL)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return open_application(settings.event_store_url, str(settings.data_dir / "events.sqlite"))
 
 
