@@ -17,6 +17,7 @@ from commands.keys import new_key
 from commands.messages import AddDomain
 from commands.messages import ChangeDomain
 from commands.messages import ChangeProfile
+from commands.messages import ClaimVerifiedDomains
 from commands.messages import CreateCustomer
 from commands.messages import RemoveDomain
 from commands.messages import RotateApiKey
@@ -112,6 +113,28 @@ def _claimed(claim: DomainClaim | None, domain: str, customer_id: UUID) -> Domai
         return DomainClaim.first(domain, customer_id)
     claim.claim(domain, customer_id)
     return claim
+
+
+def claim_verified_domains(cmd: ClaimVerifiedDomains, bus: Bus) -> dict[str, str]:
+    """Claim every verified domain name of the customer that no one holds; each name's outcome:
+    ``claimed`` (now), ``held`` (already this customer's) or ``taken`` (another customer's)."""
+    customer = bus.app.get(cmd.customer_id, Customer, "customer")
+    outcomes: dict[str, str] = {}
+    claims = []
+    for domain in sorted(customer.domains.values(), key=lambda d: (d["verified_at"] is None, d["domain"])):
+        if domain["status"] != "verified":
+            continue
+        name, claim = domain["domain"], bus.app.domain_claim(domain["domain"])
+        if claim is not None and claim.holder == customer.id:
+            outcomes[name] = "held"
+        elif claim is not None and claim.held_by_another(customer.id):
+            outcomes[name] = "taken"
+        else:
+            claims.append(_claimed(claim, name, customer.id))
+            outcomes[name] = "claimed"
+    if claims:
+        bus.app.save(*claims)
+    return outcomes
 
 
 def expected(domain: dict[str, Any], spf_include: str) -> list[domain_dns.ExpectedRecord]:

@@ -149,6 +149,7 @@ HANDLERS: dict[type, Callable[[Any, Bus], Any]] = {
     messages.ChangeProfile: account.change_profile,
     messages.AddDomain: account.add_domain,
     messages.VerifyDomain: account.verify_domain,
+    messages.ClaimVerifiedDomains: account.claim_verified_domains,
     messages.ChangeDomain: account.change_domain,
     messages.RemoveDomain: account.remove_domain,
     SendEmail: send_email,

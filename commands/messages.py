@@ -118,6 +118,13 @@ class AddDomain:
 
 
 @dataclass(frozen=True)
+class ClaimVerifiedDomains:
+    """Hold the names of a customer's verified domains (for names verified before claims existed)."""
+
+    customer_id: UUID
+
+
+@dataclass(frozen=True)
 class VerifyDomain:
     """Look a domain's DNS records up now and record the result."""
 

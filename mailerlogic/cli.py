@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -28,6 +29,36 @@ def main() -> None:
 @main.group()
 def customers() -> None:
     """Operator commands for customer accounts."""
+
+
+@main.group()
+def domains() -> None:
+    """Operator commands for sending domains."""
+
+
+@domains.command("claim-verified")
+def claim_verified_domains() -> None:
+    """Claim the verified domain names that no customer holds yet (after an upgrade)."""
+    from mailerlogic.claims_backfill import claim_verified
+    from mailerlogic.claims_backfill import counts
+    from mailerlogic.wiring import build_bus
+    from mailerlogic.wiring import build_events
+
+    settings = _settings()
+    events = build_events(settings)
+    with click.progressbar(length=1, label="customers with domains", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        outcomes = claim_verified(events, build_bus(settings, events), progress)
+    for customer_id, name, outcome in outcomes:
+        if outcome == "taken":
+            click.echo(f"{name}: verified by customer {customer_id} too, but held by another customer "
+                       "(the earlier one); remove it from one of them")
+    total = counts(outcomes)
+    click.echo(f"claimed {total['claimed']}, already held {total['held']}, held by another customer "
+               f"{total['taken']}")
 
 
 @customers.command("create")

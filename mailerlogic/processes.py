@@ -135,6 +135,7 @@ def make_app(settings: Settings, events: EmailEvents | None = None, clickhouse: 
 
     app = create_app(settings, events=events or build_events(settings),
                      clickhouse=clickhouse or clickhouse_factory(settings))
+    _claim_verified_names(app)
     if settings.clickhouse_url is None:  # chdb opens in this process only: the CLI asks it
         from mailerlogic import operator_api
         from mailerlogic.rebuild_cli import run_here
@@ -143,6 +144,18 @@ def make_app(settings: Settings, events: EmailEvents | None = None, clickhouse: 
         operator_api.install(app, lambda tables, progress: run_here(
             settings, tables, progress, events=application), settings.secret_key)
     return app
+
+
+def _claim_verified_names(app: Flask) -> None:
+    """Claims for names verified before claims existed (once per install; then only what is new)."""
+    from mailerlogic.claims_backfill import claim_verified
+    from mailerlogic.claims_backfill import counts
+
+    outcomes = counts(claim_verified(app.extensions["events"], app.extensions["bus"]))
+    if outcomes["claimed"] or outcomes["taken"]:
+        log.warning("domain claims: %d verified name(s) claimed now; %d held by another customer "
+                    "(run `mailerlogic domains claim-verified` for the list)",
+                    outcomes["claimed"], outcomes["taken"])
 
 
 def run_api(settings: Settings, workers: int | None = None) -> None:

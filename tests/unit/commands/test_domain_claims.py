@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from uuid import uuid4
 
 import pytest
 from flask import Flask
@@ -20,6 +21,7 @@ from event_store.aggregates import Customer
 from event_store.aggregates import DomainClaim
 from event_store.application import EmailEvents
 from mailerlogic.app import create_app
+from mailerlogic.claims_backfill import claim_verified
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
@@ -96,3 +98,39 @@ def test_verification_off_never_allows_a_domain_another_customer_holds(app: Flas
     assert claim.holder is None
     assert _call(client, "POST", "/api/send", b_key, {
         "to": "x@example.org", "from": "ceo@c.test", "subject": "hi", "text": "t"})[0] == 200
+
+
+def _verified_before_claims(events: EmailEvents, name: str) -> Customer:
+    """A customer whose domain was vouched for before claims existed: no ``DomainClaim`` saved."""
+    customer = Customer(name="Old", email=f"ops@{name}", tier="professional", key_hash="0" * 64,
+                        key_prefix="ml_live_", key_last4="0000")
+    customer.add_domain(uuid4(), name, verified=True, keys={
+        "ownership_token": "t", "dkim_selector": "ml202601", "dkim_public_key": "p",
+        "dkim_private_sealed": "s"})
+    events.save(customer)
+    return customer
+
+
+def test_names_verified_before_claims_existed_are_claimed_once(app: Flask, events: EmailEvents) -> None:
+    bus = bus_for(events, b"k")
+    old = _verified_before_claims(events, "old.test")
+    b, b_key = new_customer(bus, "b.test", tier="professional")
+    client = app.test_client()
+    assert _call(client, "POST", "/api/customer/domains", b_key, {"domain": "old.test"})[0] == 201  # the hole
+    off = {"enforce_sender_verification": False}
+    assert _call(client, "PATCH", "/api/customer/profile", b_key, off)[0] == 200
+
+    assert claim_verified(events, bus) == [(old.id, "old.test", "claimed"), (b.id, "b.test", "held")]
+    assert events.domain_claim("old.test").holder == old.id  # type: ignore[union-attr]
+    assert _call(client, "POST", "/api/send", b_key, {
+        "to": "x@example.org", "from": "ceo@old.test", "subject": "hi", "text": "t"}) == (
+        409, {"error": "domain_taken", "message": "old.test is verified by another account"})
+    assert claim_verified(events, bus) == []  # the next start reads only what came since
+
+
+def test_a_name_two_customers_verified_before_claims_goes_to_the_first(events: EmailEvents) -> None:
+    bus = bus_for(events, b"k")
+    first, second = (_verified_before_claims(events, "both.test") for _ in range(2))
+    assert claim_verified(events, bus) == [
+        (first.id, "both.test", "claimed"), (second.id, "both.test", "taken")]
+    assert events.domain_claim("both.test").holder == first.id  # type: ignore[union-attr]
