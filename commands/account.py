@@ -23,6 +23,7 @@ from commands.messages import RemoveDomain
 from commands.messages import RotateApiKey
 from commands.messages import RotateSmtpPassword
 from commands.messages import VerifyDomain
+from commands.webhook_endpoints import check_target
 from event_store.aggregates import ApiKey
 from event_store.aggregates import Customer
 from event_store.aggregates import DomainClaim
@@ -65,7 +66,8 @@ def rotate_smtp_password(cmd: RotateSmtpPassword, bus: Bus) -> tuple[Customer, s
 
 
 def change_profile(cmd: ChangeProfile, bus: Bus) -> Customer:
-    """Change profile settings."""
+    """Change profile settings; ``webhook_url`` follows the webhook endpoints' https and address rules."""
+    check_target(bus, "webhook_url", cmd.changes.get("webhook_url"))
     customer = bus.app.get(cmd.customer_id, Customer, "customer")
     customer.change_profile(cmd.changes)
     bus.app.save(customer)

@@ -54,6 +54,9 @@ class Deps:
     # An export's window [start, end) from (kind, filters, now, customer tier), validated by
     # the read side's parsers (bad filters: a 400 DomainError); see commands.exports.
     export_window: Callable[[str, Mapping[str, str], datetime, str], tuple[datetime, datetime]] | None = None
+    # Raises ValueError (the reason) unless webhooks may be registered to the URL: the delivery
+    # guard's address rule and https (consumers.webhooks.targets.check_webhook_url); None: no check.
+    webhook_url_check: Callable[[str], None] | None = None
 
 
 class Bus:

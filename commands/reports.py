@@ -1,10 +1,7 @@
-"""Inbound bounce and complaint reports (spec §14): signature check and parsing, pure.
+"""Inbound bounce and complaint reports (spec §14): parsing, pure.
 
-Authentication: the sender adds ``X-MailerLogic-Timestamp`` (Unix seconds) and
-``X-MailerLogic-Signature: v1=<hex>``, the hex HMAC-SHA256 with the shared secret over
-``f"{timestamp}."`` followed by the raw body. Several comma-separated ``v1=`` values are accepted
-(secret rotation). A timestamp more than ``tolerance_s`` in the past or future is refused
-(anti-replay); a replay inside the window is harmless because reports are idempotent.
+Authentication (the signature over timestamp, endpoint and body; stale and replayed signatures)
+lives in ``commands.inbound_signature``; this module only reads reports.
 
 Formats, by Content-Type: ``application/json`` (one object or a list); ``multipart/report`` with a
 ``message/delivery-status`` part (RFC 3464 DSN) or a ``message/feedback-report`` part (RFC 5965
@@ -21,7 +18,6 @@ so a report posted bare or wrapped gets the same ``report_id``: the SHA-256 of t
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -85,31 +81,6 @@ class Report:
                      self.status, self.diagnostic, when, self.feedback_type]
         raw = json.dumps(canonical, separators=(",", ":")).encode()
         object.__setattr__(self, "report_id", hashlib.sha256(raw).hexdigest())
-
-
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The ``X-MailerLogic-Signature`` value for ``body`` signed at ``timestamp``."""
-    return "v1=" + hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: float,
-                     tolerance_s: int = 300) -> None:
-    """Raise ReportRejected unless the signature is present, valid and fresh at ``now``."""
-    if not secret:
-        raise ValueError("the webhook signing secret is empty")
-    if not timestamp or not signature:
-        raise ReportRejected("missing_signature", f"send both {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}")
-    candidates = [v.strip()[3:] for v in signature.split(",") if v.strip().startswith("v1=")]
-    if not re.fullmatch(r"[0-9]{1,12}", timestamp) or not candidates:
-        raise ReportRejected("invalid_signature", f"{TIMESTAMP_HEADER} must be Unix seconds and "
-                             f"{SIGNATURE_HEADER} must be v1=<hex>")
-    expected = sign(secret, timestamp, body)[3:].encode()
-    if not any(hmac.compare_digest(expected, c.lower().encode()) for c in candidates):
-        raise ReportRejected("invalid_signature", "the signature does not match the body")
-    age = now - int(timestamp)
-    if abs(age) > tolerance_s:
-        where = f"{int(age)} s old" if age > 0 else f"{int(-age)} s in the future"
-        raise ReportRejected("stale_signature", f"the timestamp is {where}; the limit is {tolerance_s} s")
 
 
 def parse(content_type: str, body: bytes, kind: Kind) -> list[Report]:

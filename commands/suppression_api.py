@@ -17,6 +17,7 @@ from marshmallow import Schema
 from marshmallow import fields
 from marshmallow import validate
 
+from commands import inbound_signature
 from commands import reports
 from commands import tokens
 from commands.api import load_json
@@ -123,11 +124,36 @@ def inbound_report(kind: str) -> dict[str, Any]:
     if (request.content_length or 0) > MAX_REPORT_BYTES:
         raise DomainError("a report may be at most 1 MB", code="payload_too_large", status=413)
     body = request.get_data(cache=False)
-    reports.verify_signature(current_app.extensions["settings"].webhook_secret,
-                             request.headers.get("X-MailerLogic-Timestamp", ""), body,
-                             request.headers.get("X-MailerLogic-Signature", ""), now=time.time())
+    _check_signature(kind, body)
     parsed = reports.parse(request.content_type or "", body, kind)  # type: ignore[arg-type]
     applied = [_bus().handle(RecordReport(report)) for report in parsed]
     return {"accepted": sum(applied), "duplicates": len(applied) - sum(applied),
             "reports": [{"report_id": r.report_id, "recipient": r.recipient, "message_id": r.message_id,
                          "duplicate": not ok} for r, ok in zip(parsed, applied, strict=True)]}
+
+
+def _check_signature(kind: str, body: bytes) -> None:
+    """Verify the signature over timestamp, endpoint and body, then claim it once (else 409)."""
+    stamp, now = request.headers.get(inbound_signature.TIMESTAMP_HEADER, ""), time.time()
+    digest = inbound_signature.verify(current_app.extensions["settings"].webhook_secret, stamp,
+                                      inbound_signature.PATHS[kind], body,
+                                      request.headers.get(inbound_signature.SIGNATURE_HEADER, ""), now=now)
+    if not current_app.extensions["seen_signatures"].claim(digest, inbound_signature.expires_at(stamp), now):
+        raise inbound_signature.replayed()
+    g.claimed_signature = digest
+
+
+@webhooks.after_request
+def _keep_claim(response: Response) -> Response:
+    """An answered report keeps its signature's claim: the same request is a replay from now on."""
+    if response.status_code < 400:
+        g.pop("claimed_signature", None)
+    return response
+
+
+@webhooks.teardown_request
+def _release_claim(_: BaseException | None) -> None:
+    """A report refused or failed after the claim gives it back, so the sender may retry it."""
+    digest = g.pop("claimed_signature", None)
+    if digest is not None:
+        current_app.extensions["seen_signatures"].release(digest)

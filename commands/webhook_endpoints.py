@@ -59,8 +59,21 @@ def _check_domains(customer: Customer, fields: dict[str, Any]) -> None:
                           details={"domain_ids": [f"not one of your domains: {', '.join(unknown)}"]})
 
 
+def check_target(bus: Bus, field: str, url: str | None) -> None:
+    """400 naming ``field`` unless webhooks may go to ``url``: https, no private address (Deps)."""
+    check = bus.deps.webhook_url_check
+    if not url or check is None:
+        return
+    try:
+        check(url)
+    except ValueError as refused:
+        raise DomainError(f"{field}: {refused}", code="validation_error", status=400,
+                          details={field: [str(refused)]}) from None
+
+
 def add_webhook(cmd: AddWebhook, bus: Bus) -> tuple[dict[str, Any], str]:
     """Add an endpoint under the tier's ``webhook_endpoints_limit``."""
+    check_target(bus, "url", cmd.fields.get("url"))
     customer = bus.app.get(cmd.customer_id, Customer, "customer")
     _check_domains(customer, cmd.fields)
     endpoints = endpoints_of(bus, cmd.customer_id) or WebhookEndpoints.start(cmd.customer_id)
@@ -76,6 +89,8 @@ def change_webhook(cmd: ChangeWebhook, bus: Bus) -> dict[str, Any]:
     endpoints = endpoints_of(bus, cmd.customer_id)
     if endpoints is None:
         raise NotFound("webhook not found")
+    endpoints.endpoint(cmd.endpoint_id)  # another customer's or no such endpoint: 404 before the body
+    check_target(bus, "url", cmd.changes.get("url"))
     _check_domains(bus.app.get(cmd.customer_id, Customer, "customer"), cmd.changes)
     endpoints.change(cmd.endpoint_id, cmd.changes)
     bus.app.save(endpoints)

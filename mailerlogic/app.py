@@ -26,6 +26,7 @@ from commands.keys import key_from_headers
 from commands.pixel import OpenPixel
 from commands.ratelimit import headers as ratelimit_headers
 from commands.ratelimit import open_rate_limiter
+from commands.seen_signatures import open_seen_signatures
 from event_store.errors import DomainError
 from event_store.errors import Unauthorized
 from mailerlogic import metrics
@@ -78,7 +79,8 @@ def create_app(
                           lag=ReaderLag(settings, events),
                           usage=lambda customer_id: month_usage(clickhouse(), customer_id),  # exact
                           ratelimit=rate_limiter or open_rate_limiter(settings.event_store_url,
-                                                                      settings.data_dir))
+                                                                      settings.data_dir),
+                          seen_signatures=open_seen_signatures(settings.event_store_url, settings.data_dir))
     for blueprint in (write_api.bp, batch_api.bp, account_api.bp, suppression_api.bp, webhooks_api.bp,
                       read_api.bp, unsubscribes_api.bp,
                       health_api.bp, health_history.bp, events_api.bp, exports_api.bp,

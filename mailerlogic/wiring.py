@@ -43,13 +43,16 @@ def build_bus(settings: Settings, events: EmailEvents,
     from commands.bus import Deps
     from commands.domain_dns import make_resolver
     from commands.quota import UsageCache
+    from consumers.webhooks.targets import check_webhook_url
 
     resolver = functools.cache(lambda: make_resolver(settings.dns_nameservers))
     usage = UsageCache(lambda customer_id: month_usage(clickhouse(), customer_id)) if clickhouse else None
     return Bus(events, Deps(secret_key=settings.secret_key, spf_include=settings.spf_include,
                             resolver=resolver, usage=usage,
                             health_totals=health_totals(clickhouse) if clickhouse else None,
-                            export_window=export_windows(settings)))
+                            export_window=export_windows(settings),
+                            webhook_url_check=functools.partial(
+                                check_webhook_url, allow_private=settings.webhooks_allow_private)))
 
 
 def export_windows(settings: Settings) -> Callable[[str, Mapping[str, str], datetime, str],

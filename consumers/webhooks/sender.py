@@ -4,12 +4,14 @@
 for a 2xx. Anything else is a failure to retry: 3xx (redirects are never followed), 4xx, 5xx,
 or no answer (``status_code`` 0: refused target, DNS failure, timeout, TLS failure).
 
-Guard (:func:`resolve_target`): http(s) URLs without credentials only; the host is resolved
-once and if ANY address is not public (private, loopback, link-local, multicast, reserved,
-unspecified, 100.64/10; IPv4-mapped IPv6 judged as IPv4) the answer is ``target address not
-allowed``, before any connection. The connection goes to those checked addresses, never to a
-second lookup (no DNS rebinding), with the URL's host in ``Host``, SNI and the certificate
-check. ``allow_private`` (operator setting; tests enable it) lifts the address check only.
+Guard (:func:`~consumers.webhooks.targets.resolve_target`, the same rules as at registration):
+http(s) URLs without credentials only; the host is resolved once and if ANY address is not
+public (private, loopback, link-local, multicast, reserved, unspecified, 100.64/10; IPv6 forms
+carrying an IPv4 address — mapped, NAT64, 6to4, Teredo... — judged by that address) the answer
+is ``target address not allowed``, before any connection. The connection goes to those checked
+addresses, never to a second lookup (no DNS rebinding), with the URL's host in ``Host``, SNI
+and the certificate check. ``allow_private`` (operator setting; tests enable it) lifts the
+address check only.
 Timeouts: ``connect_timeout_s`` for TCP and TLS, then ``read_timeout_s`` per read; at most
 ``max_response_bytes`` of the answer are read.
 """
@@ -17,42 +19,20 @@ Timeouts: ``connect_timeout_s`` for TCP and TLS, then ``read_timeout_s`` per rea
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Protocol
-from urllib.parse import urlsplit
-from urllib.parse import urlunsplit
 
-NOT_ALLOWED = "target address not allowed"
-DEFAULT_PORTS = {"http": 80, "https": 443}
-Resolver = Callable[[str, int], list[str]]
-
-
-def system_resolver(host: str, port: int) -> list[str]:
-    """Every address of ``host`` from the system resolver (no lookup for an IP literal)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-class TargetError(ValueError):
-    """A URL the sender will not or cannot connect to; the message becomes the error."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """A checked destination: connect to ``addresses``, present ``host`` as the server name."""
-
-    scheme: str
-    host: str
-    port: int
-    path: str
-    addresses: tuple[str, ...]
+from consumers.webhooks.targets import Resolver
+from consumers.webhooks.targets import Target
+from consumers.webhooks.targets import TargetError
+from consumers.webhooks.targets import is_allowed as is_allowed  # re-exported: the guard's first home
+from consumers.webhooks.targets import resolve_target
+from consumers.webhooks.targets import system_resolver
 
 
 @dataclass(frozen=True)
@@ -71,40 +51,6 @@ class Poster(Protocol):
 
     def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Attempt:
         """Send ``body`` to ``url`` and report the answer."""
-
-
-def is_allowed(address: str) -> bool:
-    """True for a public unicast address that webhooks may be sent to."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not (ip.is_private or ip.is_loopback or ip.is_link_local
-                                 or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
-
-
-def resolve_target(url: str, *, allow_private: bool = False,
-                   resolver: Resolver = system_resolver) -> Target:
-    """Parse, resolve once and check ``url``; raises TargetError (module docstring)."""
-    parts = urlsplit(url)
-    if parts.scheme not in DEFAULT_PORTS:
-        raise TargetError(f"only http and https URLs are allowed, not {parts.scheme or 'none'!r}")
-    if not parts.hostname or parts.username is not None or parts.password is not None:
-        raise TargetError("the URL needs a host and no credentials")
-    try:
-        host = parts.hostname.encode("idna").decode("ascii")
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-        addresses = _literal(host) or tuple(resolver(host, port))
-    except (OSError, UnicodeError, ValueError) as error:
-        raise TargetError(f"cannot resolve the URL's host: {_text(error)}") from None
-    if not addresses:
-        raise TargetError(f"{host} has no address")
-    if not allow_private and not all(is_allowed(address) for address in addresses):
-        raise TargetError(NOT_ALLOWED)
-    path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-    return Target(parts.scheme, host, port, path, addresses)
 
 
 @dataclass(frozen=True)
@@ -195,13 +141,6 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
             raw.close()
             raise
         self.sock.settimeout(self.timeout)
-
-
-def _literal(host: str) -> tuple[str, ...]:
-    try:
-        return (str(ipaddress.ip_address(host)),)  # an IP literal needs no resolver
-    except ValueError:
-        return ()
 
 
 def _answered(status: int, data: bytes, problem: str, started: float) -> Attempt:

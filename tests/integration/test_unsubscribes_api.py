@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands import reports
+from commands import inbound_signature
 from commands import tokens
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.application import EmailEvents
@@ -61,8 +61,8 @@ def _send(client: FlaskClient, key: str, to: str) -> str:
 def _report(client: FlaskClient, kind: str, report: dict[str, Any]) -> None:
     body, stamp = json.dumps(report).encode(), str(int(time.time()))
     response = client.post(f"/api/webhooks/{kind}", data=body, content_type="application/json",
-                           headers={"X-MailerLogic-Timestamp": stamp,
-                                    "X-MailerLogic-Signature": reports.sign(HOOK, stamp, body)})
+                           headers={"X-MailerLogic-Timestamp": stamp, "X-MailerLogic-Signature":
+                                    inbound_signature.sign(HOOK, stamp, f"/api/webhooks/{kind}", body)})
     assert (response.status_code, response.get_json()["accepted"]) == (200, 1)
 
 

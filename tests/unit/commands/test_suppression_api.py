@@ -12,7 +12,7 @@ from flask import Flask
 from flask import render_template_string
 from flask.testing import FlaskClient
 
-from commands import reports
+from commands import inbound_signature
 from commands import tokens
 from commands.suppression_api import PAGE
 from event_store.application import EmailEvents
@@ -104,8 +104,8 @@ def _post_report(client: FlaskClient, kind: str, body: bytes, content_type: str,
                  secret: bytes = HOOK, at: int | None = None) -> tuple[int, Any]:
     stamp = str(at or int(time.time()))
     response = client.post(f"/api/webhooks/{kind}", data=body, content_type=content_type,
-                           headers={"X-MailerLogic-Timestamp": stamp,
-                                    "X-MailerLogic-Signature": reports.sign(secret, stamp, body)})
+                           headers={"X-MailerLogic-Timestamp": stamp, "X-MailerLogic-Signature":
+                                    inbound_signature.sign(secret, stamp, f"/api/webhooks/{kind}", body)})
     return response.status_code, response.get_json()
 
 
@@ -115,13 +115,15 @@ def test_a_real_dsn_bounces_the_message_and_suppresses_the_recipient(
     message_id = _send(client, key, "jane.doe@example.org")[1]["message_id"]
     dsn = (FIXTURES / "postfix_550_user_unknown.eml").read_bytes().replace(
         b"6f1c2b9e-3d4a-4b8e-9f2a-1c0d5e7a8b90", message_id.encode())
-    status, body = _post_report(client, "bounce", dsn, "message/rfc822")
+    now = int(time.time())
+    status, body = _post_report(client, "bounce", dsn, "message/rfc822", at=now)
     assert (status, body["accepted"], body["duplicates"]) == (200, 1, 0)
     message = events.get_message(UUID(message_id))
     assert message.status == "bounced"
     assert _send(client, key, "jane.doe@example.org")[1]["error"] == "recipient_suppressed"
     before = _head(events)
-    assert _post_report(client, "bounce", dsn, "message/rfc822")[1]["duplicates"] == 1
+    again = _post_report(client, "bounce", dsn, "message/rfc822", at=now - 1)  # signed afresh
+    assert again[1]["duplicates"] == 1
     assert _head(events) == before
 
 
