@@ -25,7 +25,11 @@ from commands.api import load_send
 from commands.messages import SendEmail
 from commands.messages import SendMany
 from commands.schemas import MAX_BODY_CHARS
+from commands.schemas import mail_text
+from commands.schemas import one_line
 from event_store.errors import DomainError
+from event_store.mail_rules import line_problem
+from event_store.mail_rules import text_problem
 
 bp = Blueprint("batch", __name__)
 MAX_BATCH = 500
@@ -39,7 +43,7 @@ class Recipient(Schema):
     class Meta:
         unknown = RAISE
 
-    email = fields.Email(required=True)
+    email = fields.Email(required=True, validate=one_line)
     vars = fields.Dict(keys=fields.String(), load_default=dict)
 
 
@@ -49,13 +53,13 @@ class BulkSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    subject = fields.String(required=True, validate=validate.Length(1, 998))
-    html = fields.String(load_default=None, validate=validate.Length(max=MAX_BODY_CHARS))
-    text = fields.String(load_default=None, validate=validate.Length(max=MAX_BODY_CHARS))
-    from_ = fields.Email(data_key="from", load_default=None)
+    subject = fields.String(required=True, validate=[validate.Length(1, 998), one_line])
+    html = fields.String(load_default=None, validate=[validate.Length(max=MAX_BODY_CHARS), mail_text])
+    text = fields.String(load_default=None, validate=[validate.Length(max=MAX_BODY_CHARS), mail_text])
+    from_ = fields.Email(data_key="from", load_default=None, validate=one_line)
     domain = fields.String(load_default=None)
-    reply_to = fields.Email(load_default=None)
-    tag = fields.String(load_default=None, validate=validate.Length(1, 128))
+    reply_to = fields.Email(load_default=None, validate=one_line)
+    tag = fields.String(load_default=None, validate=[validate.Length(1, 128), one_line])
     track_opens = fields.Boolean(load_default=True)
     track_clicks = fields.Boolean(load_default=True)
     recipients = fields.List(fields.Nested(Recipient), required=True,
@@ -124,13 +128,22 @@ def batch() -> dict[str, Any]:
 def bulk_send() -> dict[str, Any]:
     """One template, up to 10,000 recipients, ``{{variable}}`` mail merge per recipient."""
     data = load_json(BulkSchema())
-    items: list[SendEmail | DomainError] = []
-    for recipient in data["recipients"]:
-        values = recipient["vars"]
-        subject = (merge(data["subject"], values, escape=False) or "").replace("\r", " ").replace("\n", " ")
-        items.append(SendEmail(
-            customer_id=g.customer.id, to=recipient["email"], subject=subject,
-            html=merge(data["html"], values, escape=True), text=merge(data["text"], values, escape=False),
-            domain=data["domain"], from_address=data["from_"], reply_to=data["reply_to"], tag=data["tag"],
-            track_opens=data["track_opens"], track_clicks=data["track_clicks"]))
+    items = [_merged(index, data, recipient) for index, recipient in enumerate(data["recipients"])]
     return {"batch_id": str(uuid4()), **_answer(_queue(items))}
+
+
+def _merged(index: int, data: dict[str, Any], recipient: dict[str, Any]) -> SendEmail | DomainError:
+    """One recipient's message, refused on its own when its variables break a rule of mail_rules."""
+    values = recipient["vars"]
+    subject = (merge(data["subject"], values, escape=False) or "").replace("\r", " ").replace("\n", " ")
+    html, text = merge(data["html"], values, escape=True), merge(data["text"], values, escape=False)
+    problems = {name: [problem] for name, problem in (
+        ("subject", line_problem(subject)), ("html", html and text_problem(html)),
+        ("text", text and text_problem(text))) if problem}
+    if problems:
+        return DomainError(f"the message to recipient {index} is invalid once merged",
+                           code="validation_error", status=400, details=problems)
+    return SendEmail(
+        customer_id=g.customer.id, to=recipient["email"], subject=subject, html=html, text=text,
+        domain=data["domain"], from_address=data["from_"], reply_to=data["reply_to"], tag=data["tag"],
+        track_opens=data["track_opens"], track_clicks=data["track_clicks"])

@@ -8,6 +8,8 @@ Formats, by Content-Type: ``application/json`` (one object or a list); ``multipa
 ARF); a bare ``message/delivery-status`` body; ``message/rfc822`` wrapping a whole report email.
 DSN recipients whose Action is not failed/delayed yield no report (an empty list is valid). A bounce
 is hard when Action is failed and the status (else the SMTP code) is 5.x.x; otherwise it is soft.
+Parsing never recurses without a bound: JSON nested deeper than 64 levels, or a MIME body with more
+than :data:`MAX_MIME_PARTS` multipart or message parts, is ``invalid_report`` (400), not a 500.
 
 Our message id comes from JSON ``message_id``, else the returned original's
 ``X-MailerLogic-Message-Id``, its ``Message-ID: <uuid@domain>``, or the DSN ``Original-Envelope-Id``.
@@ -35,12 +37,15 @@ from typing import Final
 from typing import Literal
 from uuid import UUID
 
+from commands import json_input
 from event_store.errors import DomainError
 
 TIMESTAMP_HEADER: Final = "X-MailerLogic-Timestamp"
 SIGNATURE_HEADER: Final = "X-MailerLogic-Signature"
 MESSAGE_ID_HEADER: Final = "X-MailerLogic-Message-Id"
 MAX_REPORTS: Final = 1000
+#: Multipart and message/* parts in one MIME report (a bound on the parser's recursion).
+MAX_MIME_PARTS: Final = 64
 STATUSES: Final = {"missing_signature": 401, "invalid_signature": 401, "stale_signature": 401,
                    "invalid_report": 400, "unsupported_media_type": 415}
 Kind = Literal["bounce", "complaint"]
@@ -50,6 +55,9 @@ _ORIGINALS: Final = ("message/rfc822", "text/rfc822-headers")
 _STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _CODE_RE = re.compile(r"(?<![\d.])([245]\d\d)(?=[\s-]|$)")
 _FEEDBACK_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+# A Content-Type field naming a composite type (counted generously: comments, folding, any case).
+_COMPOSITE_RE = re.compile(rb"^content-type[ \t]*:(?:[^\r\n]|\r?\n[ \t])*?(?:multipart|message)",
+                           re.I | re.M)
 _UUID_RE = re.compile(r"<?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:@[^>]*)?>?", re.I)
 
 
@@ -94,13 +102,22 @@ def parse(content_type: str, body: bytes, kind: Kind) -> list[Report]:
         raise ReportRejected("unsupported_media_type", "send application/json, multipart/report, "
                              "message/delivery-status or message/rfc822")
     head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    _check_mime_parts(head + body)
     try:
         found = _from_mime(BytesParser(policy=policy.default).parsebytes(head + body), kind)
     except (ValueError, LookupError, TypeError, AttributeError) as exc:
         raise _reject(f"the report could not be read: {exc}") from None
+    except RecursionError:  # a composite type the count above missed: still never a 500
+        raise _reject(f"the report nests more than {MAX_MIME_PARTS} MIME parts") from None
     if len(found) > MAX_REPORTS:
         raise _reject(f"at most {MAX_REPORTS} recipients per report")
     return found
+
+
+def _check_mime_parts(data: bytes) -> None:
+    """Refuse, before the (recursive) email parser runs, a body with too many composite parts."""
+    if len(_COMPOSITE_RE.findall(data)) > MAX_MIME_PARTS:
+        raise _reject(f"a report may hold at most {MAX_MIME_PARTS} multipart or message parts")
 
 
 def _reject(reason: str) -> ReportRejected:
@@ -194,7 +211,9 @@ def _arf(feedback: Message, original: Message | None, report: Message, kind: Kin
 
 def _from_json(body: bytes, kind: Kind) -> list[Report]:
     try:
-        data = json.loads(body)
+        data = json_input.loads(body)
+    except json_input.JsonRefused as exc:
+        raise _reject(str(exc)) from None
     except ValueError:
         raise _reject("the body is not valid JSON") from None
     items = data if isinstance(data, list) else [data]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import RAISE
@@ -12,11 +11,12 @@ from marshmallow import fields
 from marshmallow import validate
 from marshmallow import validates_schema
 
+from event_store.mail_rules import header_name_problem
+from event_store.mail_rules import line_problem
+from event_store.mail_rules import text_problem
+
 MAX_BODY_CHARS = 1024 * 1024  # html and text: 1 MB each (spec §3), checked as 413
 MAX_RECIPIENTS = 1000
-_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 field name: printable, no colon
-_RESERVED_HEADERS = {"from", "to", "cc", "bcc", "subject", "reply-to", "message-id", "date",
-                     "dkim-signature", "list-unsubscribe", "list-unsubscribe-post"}
 
 
 def _about(text: str) -> dict[str, str]:
@@ -24,9 +24,38 @@ def _about(text: str) -> dict[str, str]:
     return {"description": text}
 
 
-def _no_line_breaks(value: str) -> None:
-    if "\r" in value or "\n" in value:
-        raise ValidationError("must not contain line breaks")
+def one_line(value: str) -> None:
+    """A subject, header value, address, tag: the renderer's one-line rule (mail_rules)."""
+    if (problem := line_problem(value)) is not None:
+        raise ValidationError(problem)
+
+
+def mail_text(value: str) -> None:
+    """An html or text body: tab, LF and CR are its only control characters (mail_rules)."""
+    if (problem := text_problem(value)) is not None:
+        raise ValidationError(problem)
+
+
+def _header_name(name: str) -> None:
+    if (problem := header_name_problem(name)) is not None:
+        raise ValidationError(problem)
+
+
+def _metadata_problem(value: Any) -> str | None:
+    # Keys are one-line, string values text; nesting is bounded (64) by the JSON parser.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and (problem := text_problem(item)) is not None:
+            return problem
+        if isinstance(item, dict):
+            for key in item:
+                if (problem := line_problem(str(key))) is not None:
+                    return f"key {key!r} {problem}"
+            stack += item.values()
+        elif isinstance(item, list):
+            stack += item
+    return None
 
 
 class SendSchema(Schema):
@@ -35,21 +64,23 @@ class SendSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    to = fields.Email(required=True)
-    subject = fields.String(required=True, validate=[validate.Length(1, 998), _no_line_breaks])
-    html = fields.String(load_default=None, metadata=_about("HTML part, at most 1 MB; html or text required"))
-    text = fields.String(load_default=None, metadata=_about("plain-text part, at most 1 MB"))
+    to = fields.Email(required=True, validate=one_line)
+    subject = fields.String(required=True, validate=[validate.Length(1, 998), one_line])
+    html = fields.String(load_default=None, validate=mail_text,
+                         metadata=_about("HTML part, at most 1 MB; html or text required"))
+    text = fields.String(load_default=None, validate=mail_text,
+                         metadata=_about("plain-text part, at most 1 MB"))
     domain = fields.String(load_default=None, validate=validate.Length(1, 253),
                            metadata=_about("a sending domain of yours; default: your first verified one"))
-    from_ = fields.Email(data_key="from", load_default=None,
+    from_ = fields.Email(data_key="from", load_default=None, validate=one_line,
                          metadata=_about("default noreply@<domain>; must be on the sending domain"))
-    reply_to = fields.Email(load_default=None)
-    cc = fields.List(fields.Email(), load_default=list)
-    bcc = fields.List(fields.Email(), load_default=list,
+    reply_to = fields.Email(load_default=None, validate=one_line)
+    cc = fields.List(fields.Email(validate=one_line), load_default=list)
+    bcc = fields.List(fields.Email(validate=one_line), load_default=list,
                       metadata=_about(f"to + cc + bcc: at most {MAX_RECIPIENTS} recipients"))
-    headers = fields.Dict(keys=fields.String(), values=fields.String(validate=_no_line_breaks),
+    headers = fields.Dict(keys=fields.String(validate=_header_name), values=fields.String(validate=one_line),
                           load_default=dict, metadata=_about("custom headers, sent with the mail"))
-    tag = fields.String(load_default=None, validate=[validate.Length(1, 128), _no_line_breaks],
+    tag = fields.String(load_default=None, validate=[validate.Length(1, 128), one_line],
                         metadata=_about("for analytics filters"))
     metadata = fields.Dict(keys=fields.String(validate=validate.Length(1, 128)),
                            load_default=dict, metadata=_about("stored with the message, not sent; < 10 kB"))
@@ -60,11 +91,10 @@ class SendSchema(Schema):
     def _check(self, data: dict[str, Any], **_: Any) -> None:
         if not data.get("html") and not data.get("text"):
             raise ValidationError("html or text is required", "html")
-        for name in data.get("headers", {}):
-            if not _HEADER_NAME.match(name) or name.lower() in _RESERVED_HEADERS:
-                raise ValidationError(f"header {name!r} is not allowed", "headers")
         if len(str(data.get("metadata", {}))) > 10_000:
             raise ValidationError("metadata is larger than 10 kB", "metadata")
+        if (problem := _metadata_problem(data.get("metadata", {}))) is not None:
+            raise ValidationError(problem, "metadata")
 
 
 class ProfileSchema(Schema):
@@ -73,7 +103,7 @@ class ProfileSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(validate=[validate.Length(1, 200), _no_line_breaks])
+    name = fields.String(validate=[validate.Length(1, 200), one_line])
     webhook_url = fields.Url(schemes={"http", "https"}, require_tld=False, allow_none=True)
     tracking_enabled = fields.Boolean()
     open_tracking_enabled = fields.Boolean()

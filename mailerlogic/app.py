@@ -34,6 +34,8 @@ from mailerlogic import ops
 from mailerlogic.apidoc import views as apidoc
 from mailerlogic.clickhouse import AnalyticsUnavailable
 from mailerlogic.lag import ReaderLag
+from mailerlogic.request_input import BoundedJSONProvider
+from mailerlogic.request_input import DechunkedBody
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import month_usage
 from read_api import api as read_api
@@ -71,7 +73,8 @@ def create_app(
     """Build the API: every customer endpoint under ``/api`` and ``/api/v1``."""
     app = Flask("mailerlogic")
     app.config.from_mapping(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = BoundedJSONProvider(app)  # nesting > 64 or a lone surrogate: 400, never a 500
+    app.json.sort_keys = False
     if test_config:
         app.config.from_mapping(test_config)
     app.extensions.update(events=events, clickhouse=clickhouse, secret_key=settings.secret_key,
@@ -95,6 +98,10 @@ def create_app(
     app.register_blueprint(apidoc.bp, url_prefix="/api/v1", name="apidoc_v1")
     # first before_request: refused requests are timed too
     metrics.install(app, events, app.extensions["lag"])
+    # Flask sees a chunked body as one with its true Content-Length (413 past the limit); the
+    # pixel's fast path (GET, outermost) reads no body.
+    app.wsgi_app = DechunkedBody(app.wsgi_app,  # type: ignore[method-assign]
+                                 lambda: app.config["MAX_CONTENT_LENGTH"])
     app.wsgi_app = OpenPixel(app.wsgi_app, settings.secret_key,  # type: ignore[method-assign]
                              app.extensions["bus"].handle, app.extensions["metrics"].observe)
     app.before_request(_before)
