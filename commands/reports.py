@@ -40,14 +40,11 @@ from uuid import UUID
 from commands import json_input
 from event_store.errors import DomainError
 
-TIMESTAMP_HEADER: Final = "X-MailerLogic-Timestamp"
-SIGNATURE_HEADER: Final = "X-MailerLogic-Signature"
 MESSAGE_ID_HEADER: Final = "X-MailerLogic-Message-Id"
 MAX_REPORTS: Final = 1000
 #: Multipart and message/* parts in one MIME report (a bound on the parser's recursion).
 MAX_MIME_PARTS: Final = 64
-STATUSES: Final = {"missing_signature": 401, "invalid_signature": 401, "stale_signature": 401,
-                   "invalid_report": 400, "unsupported_media_type": 415}
+STATUSES: Final = {"invalid_report": 400, "unsupported_media_type": 415}
 Kind = Literal["bounce", "complaint"]
 BounceType = Literal["hard", "soft"]
 _MIME_TYPES: Final = frozenset({"multipart/report", "message/delivery-status", "message/rfc822"})

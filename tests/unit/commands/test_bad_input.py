@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands import reports
+from commands import inbound_signature
 from event_store.application import EmailEvents
 from mailerlogic.app import create_app
 from mailerlogic.config import Settings
@@ -275,9 +275,10 @@ def test_a_lone_surrogate_in_one_batch_item_refuses_the_whole_body(app: Flask, k
 
 def _report(app: Flask, kind: str, data: bytes, content_type: str) -> Any:
     timestamp = str(int(time.time()))
-    signature = reports.sign(app.extensions["settings"].webhook_secret, timestamp, data)
-    return app.test_client().post(f"/api/webhooks/{kind}", data=data, content_type=content_type, headers={
-        reports.TIMESTAMP_HEADER: timestamp, reports.SIGNATURE_HEADER: signature})
+    path = f"/api/webhooks/{kind}"
+    signature = inbound_signature.sign(app.extensions["settings"].webhook_secret, timestamp, path, data)
+    return app.test_client().post(path, data=data, content_type=content_type, headers={
+        inbound_signature.TIMESTAMP_HEADER: timestamp, inbound_signature.SIGNATURE_HEADER: signature})
 
 
 def _nested_multipart(levels: int) -> bytes:

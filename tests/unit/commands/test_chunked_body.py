@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from commands import reports
+from commands import inbound_signature
 from event_store.application import EmailEvents
 from mailerlogic.app import MAX_REQUEST_BYTES
 from tests.helpers import bus_for
@@ -87,8 +87,9 @@ def test_a_chunked_send_within_the_limit_is_queued(served: int, key: str, events
 
 def _signed(app: Flask, data: bytes) -> dict[str, str]:
     timestamp = str(int(time.time()))
-    signature = reports.sign(app.extensions["settings"].webhook_secret, timestamp, data)
-    return {reports.TIMESTAMP_HEADER: timestamp, reports.SIGNATURE_HEADER: signature}
+    signature = inbound_signature.sign(app.extensions["settings"].webhook_secret, timestamp,
+                                       "/api/webhooks/bounce", data)
+    return {inbound_signature.TIMESTAMP_HEADER: timestamp, inbound_signature.SIGNATURE_HEADER: signature}
 
 
 def _report(diagnostic_bytes: int) -> bytes:
