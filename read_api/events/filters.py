@@ -112,16 +112,21 @@ def encode_cursor(occurred_at: datetime, event_id: UUID, filters: EventFilters, 
     return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+MAX_CURSOR_CHARS = 512
+
+
 def decode_cursor(token: str, filters: EventFilters) -> Cursor:
     """The position in ``token``; 400 when it is not ours or was issued for other filters."""
     try:
+        if len(token) > MAX_CURSOR_CHARS:  # ours are ~150: a longer one is not, and is never parsed
+            raise ValueError(token)
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         version, seconds, event_id, fingerprint, page = json.loads(raw)
         if version != _CURSOR_VERSION or not isinstance(seconds, int) or not isinstance(page, int) \
                 or not 1 <= page <= MAX_PAGE:
             raise ValueError(token)
         cursor = Cursor(datetime.fromtimestamp(seconds, UTC), UUID(event_id), page)
-    except (ValueError, TypeError, binascii.Error, OverflowError, OSError, AttributeError):
+    except (ValueError, TypeError, binascii.Error, OverflowError, OSError, AttributeError, RecursionError):
         raise BadParam("cursor", "is not a cursor this API issued; start without one") from None
     if fingerprint != filters.fingerprint():
         raise BadParam("cursor", "was issued for other filters; repeat them or start without a cursor")

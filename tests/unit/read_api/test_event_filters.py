@@ -89,6 +89,13 @@ def test_forged_cursors_are_refused(body: object) -> None:
         decode_cursor(token, EventFilters())
 
 
+@pytest.mark.parametrize("raw", [b"[" * 3000 + b"]" * 3000, b"[" * 200 + b"]" * 200])
+def test_a_deeply_nested_or_overlong_cursor_is_a_400(raw: bytes) -> None:
+    token = base64.urlsafe_b64encode(raw).decode().rstrip("=")  # 8,000 and 534 characters
+    with pytest.raises(BadParam, match="not a cursor"):
+        decode_cursor(token, EventFilters())
+
+
 def test_slices_are_contiguous_newest_first_and_flag_duplicates() -> None:
     hour = timedelta(hours=1)
     hours = [(T, 3, 3), (T - hour, 4, 3), (T - 5 * hour, 10, 10), (T - 6 * hour, 1, 1)]
