@@ -29,7 +29,8 @@ and `/api/v1/...` (the same handler).
 * **Rate limit**: per customer per minute (600 by default, by tier). Every authenticated answer
   carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix seconds);
   over the limit: `429` with `Retry-After`.
-* **Time**: UTC, ISO 8601 with `Z`. **IDs**: UUID strings.
+* **Time**: UTC, ISO 8601 with `Z`. **IDs**: UUID strings. An empty query parameter (`?tag=`)
+  is the same as leaving it out.
 * **Pagination**: `page` (1-based) and `limit`; answers carry
   `pagination: {page, limit, total, pages}`, event lists also an opaque `next_cursor`.
 * **Request id**: `X-Request-Id` is echoed (or generated) on every answer.

@@ -72,10 +72,13 @@ def build(app: Flask, *, authenticated: Collection[str], server: str) -> dict[st
 
 
 def _refined(doc: dict[str, Any], today: date) -> dict[str, Any]:
-    """Fill what marshmallow cannot say: relative date examples, the recursive ``details`` shape."""
+    """Fill what marshmallow cannot say: relative date examples, the recursive ``details`` shape,
+    and that an empty query parameter is the same as none."""
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
+            if node.get("in") == "query":  # the parsers read `?tag=` as no tag at all
+                node["allowEmptyValue"] = True
             if common.DAYS_AGO in node:
                 day = today - timedelta(days=int(node[common.DAYS_AGO]))
                 node["example"] = (f"{day.isoformat()}T14:30:00Z" if node.get("format") == "date-time"

@@ -338,3 +338,12 @@ def test_the_operator_endpoints_are_documented_with_their_token(doc: dict[str, A
 def test_readiness_documents_its_own_body_on_503(doc: dict[str, Any]) -> None:
     answer = doc["paths"]["/readyz"]["get"]["responses"]["503"]
     assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Readiness"}
+
+
+def test_an_empty_query_parameter_is_documented_as_none(doc: dict[str, Any]) -> None:
+    from read_api.params import stats_query
+
+    query = [p for _, _, op in _operations(doc) for p in op["parameters"] if p["in"] == "query"]
+    assert len(query) > 50 and all(p["allowEmptyValue"] is True for p in query)
+    now = datetime.now(UTC)
+    assert stats_query({"domain_id": "", "tag": "", "fromdate": ""}, now) == stats_query({}, now)
