@@ -30,6 +30,13 @@ $(STAMP): setup.cfg pyproject.toml
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
+# The issue's fuzzing run: schemathesis over /api/openapi.json, in process; prints cases, time, findings.
+FUZZ_CASES ?= 20000
+
+.PHONY: fuzz
+fuzz: install
+	MAILERLOGIC_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest tests/fuzz -s --timeout 7200 $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: install
 	$(BIN)/ruff check .

@@ -168,9 +168,12 @@ def _register_errors(app: Flask) -> None:
         return body, status, {"Retry-After": str(exc.retry_after_s)}
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[dict[str, Any], int]:
+    def http_error(exc: HTTPException) -> tuple[dict[str, Any], int, dict[str, str]]:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_body(code, exc.description or code, exc.code or 500)
+        body, status = error_body(code, exc.description or code, exc.code or 500)
+        # The exception's own headers (405's Allow) without its HTML content type.
+        headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        return body, status, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[dict[str, Any], int]:

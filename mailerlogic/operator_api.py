@@ -128,8 +128,10 @@ def start_rebuild() -> tuple[dict[str, Any], int]:
     """Start a rebuild of the given tables (all when none)."""
     from consumers.rebuild import Plan
 
-    body = request.get_json(silent=True) or {}
-    tables = body.get("tables") or []
+    body = request.get_json(silent=True)
+    if body is not None and not isinstance(body, dict):
+        raise DomainError("the body must be a JSON object", code="validation_error", status=400)
+    tables = (body or {}).get("tables") or []
     if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
         raise DomainError("tables must be a list of table names", code="validation_error", status=400)
     try:

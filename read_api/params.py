@@ -106,7 +106,7 @@ def series_query(args: Mapping[str, str], now: datetime) -> SeriesQuery:
     name = args.get("timezone") or "UTC"
     try:
         zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder, a name too long
         raise BadParam("timezone", "must be an IANA time zone name such as Europe/Berlin") from None
     local = {key: _local_midnight(args[key], zone, key == "todate") for key in ("fromdate", "todate")
              if args.get(key) and len(args[key]) == 10}

@@ -136,7 +136,7 @@ def _check(kind: str, filter: str, interval: str, timezone: str) -> ZoneInfo:
         raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
     try:
         return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder, a name too long
         raise ValueError(f"timezone must be an IANA time zone name, not {timezone!r}") from None
 
 

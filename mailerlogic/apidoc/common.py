@@ -28,19 +28,34 @@ def count(description: str = "") -> fields.Integer:
     return fields.Integer(metadata=_about(description), validate=validate.Range(min=0))
 
 
+#: Metadata of a field whose example is a date this many days before the document was built
+#: (:func:`mailerlogic.apidoc.document.build` fills ``example`` in): a fixed date would go stale.
+DAYS_AGO = "x-example-days-ago"
+
+
 def when(description: str = "", **kwargs: Any) -> fields.DateTime:
-    """A UTC time, ISO 8601 with ``Z``."""
-    return fields.DateTime(metadata=_about(description, example="2024-03-15T14:30:00Z"), **kwargs)
+    """A UTC time, ISO 8601 with ``Z`` (its example: today)."""
+    return fields.DateTime(metadata=_about(description, **{DAYS_AGO: 0}), **kwargs)
+
+
+DETAILS_REF = "x-error-details"
+#: ``details``: field -> problems, or field -> nested details (a list item by its index, a
+#: dict entry by its key), as deep as the body: ``{"emails": {"0": {"to": ["Not a valid email."]}}}``.
+DETAILS = {"type": "object", "description": "validation errors: field -> list of problems, or field "
+           "-> the same shape for its items (a list's by index, a dict's by key)",
+           "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                                               {"$ref": "#/components/schemas/ErrorDetails"}]},
+           "example": {"to": ["Not a valid email address."], "emails": {"0": {"subject": [
+               "Missing data for required field."]}}}}
 
 
 class Error(Schema):
     """Every error answer: a machine code, a sentence, and per-field problems on 400."""
 
-    error = text("machine-readable code, e.g. validation_error, not_found, rate_limit_exceeded",
+    error = text("machine-readable code, e.g. validation_error, not_found, conflict, rate_limit_exceeded",
                  required=True)
     message = text("a human sentence", required=True)
-    details = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
-                          metadata={"description": "validation errors: field -> problems"})
+    details = fields.Dict(metadata={DETAILS_REF: True})  # the document makes it an ErrorDetails $ref
 
 
 class Pagination(Schema):

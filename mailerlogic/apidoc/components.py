@@ -20,11 +20,17 @@ and `/api/v1/...` (the same handler).
   (`ml_live_` + 64 hex characters). Missing or unknown key: `401`.
 * **Tenancy**: another customer's object answers `404`.
 * **Errors**: always JSON `{"error": code, "message": sentence}`, plus `details`
-  (field -> problems) on `400`. Wrong method `405`, wrong content type `415`, too large `413`.
+  (field -> problems, nested by list index or key for per-item problems: `ErrorDetails`) on
+  `400`. Wrong method `405 method_not_allowed` with an `Allow` header listing the path's methods;
+  wrong content type `415`; a body over 10 MB `413` (inbound reports: 1 MB); the only non-JSON
+  error is the open pixel's GIF on a bad token.
+* **Conflicts**: every operation that records something may answer `409 conflict` when a
+  concurrent request changed the same object first: nothing was recorded, send it again.
 * **Rate limit**: per customer per minute (600 by default, by tier). Every authenticated answer
   carries `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix seconds);
   over the limit: `429` with `Retry-After`.
-* **Time**: UTC, ISO 8601 with `Z`. **IDs**: UUID strings.
+* **Time**: UTC, ISO 8601 with `Z`. **IDs**: UUID strings. An empty query parameter (`?tag=`)
+  is the same as leaving it out.
 * **Pagination**: `page` (1-based) and `limit`; answers carry
   `pagination: {page, limit, total, pages}`, event lists also an opaque `next_cursor`.
 * **Request id**: `X-Request-Id` is echoed (or generated) on every answer.
@@ -46,17 +52,24 @@ TAGS = {
     "Tracking": "Open pixel, click redirects and unsubscribe links; public (§13).",
     "Inbound webhooks": "Bounce and complaint reports from the mail servers, HMAC-signed (§14).",
     "Outbound webhooks": "Endpoints that receive the customer's events (§15).",
-    "Operations": "Liveness, readiness, metrics and this reference; no key (§16).",
+    "Operations": "Liveness, readiness, metrics and this reference; no key (§16). The operator "
+                  "endpoints need the operator token, from loopback.",
     "Undocumented": "Routes without an entry in the registry (a test fails while any exist).",
 }
 API_KEY: list[dict[str, list[str]]] = [{"ApiKeyHeader": []}, {"BearerAuth": []}]
+OPERATOR: list[dict[str, list[str]]] = [{"OperatorToken": []}]
+CONFLICT = ("`conflict`: a concurrent request changed the same object first; nothing was recorded, "
+            "send it again")
 SUCCESS = {200: "Success", 201: "Created", 202: "Accepted", 302: "Redirect to the link that was sent"}
 ERRORS = {400: "Invalid input: `details` names each field's problems", 401: "Missing or unknown key",
           403: "Not allowed for this account (suspended, or the tier lacks the feature)",
+          405: "Method not allowed: `Allow` lists the path's methods",
           404: "Not found, or another customer's", 409: "Already exists, or not ready yet",
           410: "Gone (an expired export)",
           413: "Too large", 415: "Wrong content type", 422: "Refused by a business rule",
-          429: "Rate limit exceeded: retry after `Retry-After` seconds", 503: "Not ready"}
+          429: "Rate limit exceeded: retry after `Retry-After` seconds",
+          503: "`analytics_unavailable`: the analytics store is unreachable; retry after `Retry-After` "
+               "seconds"}
 _INT = {"schema": {"type": "integer"}}
 HEADERS = {
     "X-Request-Id": {"description": "the request's id, echoed or generated", "schema": {"type": "string"}},
@@ -65,6 +78,7 @@ HEADERS = {
     "X-RateLimit-Reset": {"description": "when the window resets (Unix seconds)", **_INT},
     "Retry-After": {"description": "seconds to wait", **_INT},
     "Location": {"description": "where to go", "schema": {"type": "string", "format": "uri"}},
+    "Allow": {"description": "the methods of this path, comma-separated", "schema": {"type": "string"}},
 }
 _RATE = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
@@ -85,6 +99,10 @@ def register(spec: APISpec) -> None:
     spec.components.security_scheme("ApiKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     spec.components.security_scheme("BearerAuth", {"type": "http", "scheme": "bearer",
                                                    "description": "the same API key as a bearer token"})
+    spec.components.security_scheme("OperatorToken", {
+        "type": "http", "scheme": "bearer", "description": "the operator token (`mailerlogic` derives it "
+        "from MAILERLOGIC_SECRET_KEY), accepted only from loopback; never a customer key"})
+    spec.components.schema("ErrorDetails", dict(common.DETAILS))
     spec.components.schema("Error", schema=common.Error)
     spec.components.schema("Pagination", schema=common.Pagination)
     spec.components.schema("JsonReport", schema=JsonReport)
@@ -94,6 +112,10 @@ def register(spec: APISpec) -> None:
         headers = {"X-Request-Id": _ref("headers", "X-Request-Id")}
         if status == 429:
             headers |= {name: _ref("headers", name) for name in (*_RATE, "Retry-After")}
+        if status == 503:
+            headers["Retry-After"] = _ref("headers", "Retry-After")
+        if status == 405:
+            headers["Allow"] = _ref("headers", "Allow")
         spec.components.response(f"Error{status}", {
             "description": description, "headers": headers,
             "content": {"application/json": {"schema": _ref("schemas", "Error")}}})
@@ -109,9 +131,17 @@ def headers(authenticated: bool, status: int) -> dict[str, Any]:
     return {name: _ref("headers", name) for name in names}
 
 
-def error_response(status: int) -> dict[str, str]:
-    """A reference to the shared error answer of ``status``."""
-    return _ref("responses", f"Error{status}")
+def error_response(status: int, note: str | None = None, media: str | None = None,
+                   schema: type[Schema] | Schema | None = None) -> dict[str, Any]:
+    """The shared error answer of ``status``; inline when this operation says more, answers another
+    ``media`` or another JSON ``schema`` than ``Error``."""
+    if note is None and media is None and schema is None:
+        return _ref("responses", f"Error{status}")
+    content = ({media: {"schema": raw_schema(media)}} if media
+               else {"application/json": {"schema": schema if schema is not None
+                                          else _ref("schemas", "Error")}})
+    headers = {"X-Request-Id": _ref("headers", "X-Request-Id")}
+    return {"description": note or ERRORS[status], "headers": headers, "content": content}
 
 
 def raw_schema(media: str) -> dict[str, Any]:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 MAX_DEPTH = 4
 _SAMPLES = {"email": "ada@example.org", "uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
-            "date-time": "2024-03-15T14:30:00Z", "date": "2024-03-15", "uri": "https://example.org/hook",
-            "url": "https://example.org/hook"}
+            "uri": "https://example.org/hook", "url": "https://example.org/hook"}
+
+
+def _sample(kind: str | None) -> str:
+    """A sample of a string format; dates are today's (a fixed one would go stale)."""
+    today = datetime.now(UTC).date()
+    if kind == "date-time":
+        return f"{today.isoformat()}T14:30:00Z"
+    if kind == "date":
+        return today.isoformat()
+    return _SAMPLES.get(str(kind), "string")
 
 
 def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -25,12 +36,17 @@ def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _options(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alternatives of a ``oneOf`` or ``anyOf`` (the first is the one shown)."""
+    return list(schema.get("oneOf") or schema.get("anyOf") or ())
+
+
 def type_text(doc: dict[str, Any], schema: dict[str, Any]) -> str:
     """``string (email)``, ``array of Domain``, ``one of: a, b``..."""
     if "$ref" in schema:
         return str(schema["$ref"]).rsplit("/", 1)[-1]
-    if "oneOf" in schema:
-        return " or ".join(type_text(doc, option) for option in schema["oneOf"])
+    if "oneOf" in schema or "anyOf" in schema:
+        return " or ".join(type_text(doc, option) for option in _options(schema))
     kind = str(schema.get("type", "any"))
     if kind == "array":
         return f"array of {type_text(doc, schema.get('items', {}))}"
@@ -52,8 +68,8 @@ def rows(doc: dict[str, Any], schema: dict[str, Any], prefix: str = "",
          depth: int = 0) -> Iterator[tuple[str, str, bool, str, str]]:
     """``(name, type, required, constraints, description)`` of every field, nested ones dotted."""
     schema = resolve(doc, schema)
-    if "oneOf" in schema and depth < MAX_DEPTH:
-        yield from rows(doc, schema["oneOf"][0], prefix, depth + 1)
+    if _options(schema) and depth < MAX_DEPTH:
+        yield from rows(doc, _options(schema)[0], prefix, depth + 1)
         return
     required = set(schema.get("required", ()))
     for name, raw in schema.get("properties", {}).items():
@@ -72,8 +88,8 @@ def example(doc: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> Any:
         return schema["example"]
     if "enum" in schema:
         return schema["enum"][0]
-    if "oneOf" in schema:
-        return example(doc, schema["oneOf"][0], depth + 1)
+    if _options(schema):
+        return example(doc, _options(schema)[0], depth + 1)
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
         if depth >= MAX_DEPTH:
@@ -87,7 +103,7 @@ def example(doc: dict[str, Any], schema: dict[str, Any], depth: int = 0) -> Any:
         return int(schema.get("minimum", 1))
     if kind == "boolean":
         return True
-    return _SAMPLES.get(str(schema.get("format")), "string")
+    return _sample(schema.get("format"))
 
 
 def curl(doc: dict[str, Any], base: str, path: str, method: str, operation: dict[str, Any]) -> str:

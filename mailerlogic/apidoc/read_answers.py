@@ -10,6 +10,7 @@ from marshmallow import Schema
 from marshmallow import fields
 from marshmallow import validate
 
+from mailerlogic.apidoc.common import DAYS_AGO
 from mailerlogic.apidoc.common import count
 from mailerlogic.apidoc.common import text
 from read_api.params import FILTERS
@@ -19,8 +20,8 @@ from read_api.series import KINDS
 class StatsQuery(Schema):
     """The filters of every statistics endpoint; the default window is the last 30 days."""
 
-    fromdate = text("start: ISO 8601 date or date-time (UTC); default todate - 30 days",
-                    example="2024-03-01")
+    fromdate = fields.String(metadata={"description": "start: ISO 8601 date or date-time (UTC); default "
+                                                      "todate - 30 days", DAYS_AGO: 7})
     todate = text("end: ISO 8601 date (inclusive) or date-time; default now; window <= 366 days")
     domain_id = fields.UUID(metadata={"description": "only this sending domain"})
     tag = text("only messages sent with this tag")

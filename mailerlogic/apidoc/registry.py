@@ -30,6 +30,7 @@ from mailerlogic.apidoc import account_answers as a
 from mailerlogic.apidoc import common as c
 from mailerlogic.apidoc import events_answers as ev
 from mailerlogic.apidoc import exports_answers as ex
+from mailerlogic.apidoc import operator_answers as op
 from mailerlogic.apidoc import read_answers as r
 from mailerlogic.apidoc import read_lists as rl
 from mailerlogic.apidoc import write_answers as w
@@ -54,6 +55,13 @@ class Doc:
     body_media: tuple[str, ...] = ("application/json",)
     headers: Mapping[str, str] = field(default_factory=dict)  # required request headers -> meaning
     example: Mapping[str, Any] | None = None  # of the JSON request body
+    notes: Mapping[int, str] = field(default_factory=dict)  # what a status means here, beyond ERRORS
+    error_media: Mapping[int, str] = field(default_factory=dict)  # a non-JSON error answer's media type
+    writes: bool | None = None  # records events, so may answer 409 conflict; None: POST/PATCH/PUT/DELETE
+    body_limit: int | None = None  # bytes of the body above which it answers 413; None: the app's
+    body_required: bool = True  # a JSON body must be sent (else: may be empty)
+    operator: bool = False  # the operator token, not a customer key
+    error_schemas: Mapping[int, SchemaRef] = field(default_factory=dict)  # an error answer not an Error
 
 
 UUID = {"type": "string", "format": "uuid"}
@@ -71,6 +79,7 @@ _REPORT_BODY = {"oneOf": [{"$ref": "#/components/schemas/JsonReport"},
                           {"type": "array", "items": {"$ref": "#/components/schemas/JsonReport"}}]}
 
 
+_TAKEN = "`domain_taken`: another customer holds this domain name verified"
 _MAIL = {"to": "ada@example.org", "subject": "Welcome", "text": "Hello Ada", "tag": "welcome"}
 _BULK = {"subject": "Hi {{name}}", "text": "Hello {{name}}", "recipients": [
     {"email": "ada@example.org", "vars": {"name": "Ada"}}]}
@@ -84,61 +93,76 @@ class ResubscribeQuery(Schema):
 
 DOCS: dict[str, Doc] = {
     # Sending (§3)
-    "commands.send": Doc("Sending", w.Queued, body=SendSchema, errors=(403, 409, 413, 422), example=_MAIL),
+    "commands.send": Doc("Sending", w.Queued, body=SendSchema, errors=(403, 409, 413, 422), example=_MAIL,
+                         notes={409: _TAKEN, 413: "Too large: the request over 10 MB, or html or text over "
+                                "1 MB"}),
     "batch.batch": Doc("Sending", w.BatchResult, body=w.BatchRequest, errors=(403, 413),
                          example={"emails": [_MAIL]}),
     "batch.bulk_send": Doc("Sending", w.BulkResult, body=BulkSchema, errors=(403, 413), example=_BULK),
     # Profile (§4) and SMTP (§5)
-    "account.profile": Doc("Profile", a.ProfileAnswer),
+    "account.profile": Doc("Profile", a.ProfileAnswer, errors=(503,)),
     "account.change_profile": Doc("Profile", a.ProfileAnswer, body=ProfileSchema),
     "account.rotate_key": Doc("Profile", a.KeyRotated),
     "account.smtp_credentials": Doc("SMTP", a.SmtpAnswer),
     "account.rotate_smtp": Doc("SMTP", a.SmtpRotated),
     # Sending domains (§6)
-    "account.add_domain": Doc("Domains", a.DomainAnswer, 201, DomainSchema, errors=(409, 422)),
+    "account.add_domain": Doc("Domains", a.DomainAnswer, 201, DomainSchema, errors=(409, 422),
+                              notes={409: f"`domain_exists`: the customer already has it; {_TAKEN}"}),
     "account.list_domains": Doc("Domains", a.DomainList),
     "account.get_domain": Doc("Domains", a.DomainAnswer, errors=(404,), path=DOMAIN),
     "account.change_domain": Doc("Domains", a.DomainAnswer, body=DomainChangeSchema, errors=(404,),
                                  path=DOMAIN),
     "account.remove_domain": Doc("Domains", c.Removed, errors=(404,), path=DOMAIN),
-    "account.verify_domain": Doc("Domains", a.DomainAnswer, errors=(404, 409), path=DOMAIN),
+    "account.verify_domain": Doc("Domains", a.DomainAnswer, errors=(404, 409), path=DOMAIN,
+                                 notes={409: _TAKEN}),
     # Statistics (§7)
-    "read_api.outbound": Doc("Statistics", r.OutboundTotals, query=r.StatsQuery, errors=(400,)),
-    "read_api.outbound_series": Doc("Statistics", r.Series, query=r.SeriesQuery, errors=(400, 404),
+    "read_api.outbound": Doc("Statistics", r.OutboundTotals, query=r.StatsQuery, errors=(400, 503)),
+    "read_api.outbound_series": Doc("Statistics", r.Series, query=r.SeriesQuery, errors=(400, 404, 503),
                                     path={"kind": {"type": "string", "enum": list(KINDS)}}),
     # Events (§8) and the streaming export (§9): enterprise only
-    "events_api.list_events": Doc("Events", ev.EventList, query=ev.EventPageQuery, errors=(400, 403)),
-    "events_api.email_events": Doc("Events", ev.EmailHistory, errors=(403, 404), path={"email_id": UUID}),
+    "events_api.list_events": Doc("Events", ev.EventList, query=ev.EventPageQuery, errors=(400, 403, 503)),
+    "events_api.email_events": Doc("Events", ev.EmailHistory, errors=(403, 404, 503),
+                                   path={"email_id": UUID}),
     "events_api.export_events": Doc("Events", media="text/csv", more_media=("application/x-ndjson",),
-                                    query=ev.EventExportQuery, errors=(400, 403)),
+                                    query=ev.EventExportQuery, errors=(400, 403, 503)),
     # Bulk export jobs (§9): events for Events API tiers, stats for all
     "exports.request_export": Doc("Exports", ex.ExportStarted, 202, ExportSchema, errors=(403, 409),
+                                  notes={409: "`too_many_exports`: finish or wait for the open ones "
+                                         "(`details.open_exports`)"},
                                   example={"kind": "stats", "format": "csv", "interval": "day"}),
     "exports.export_status": Doc("Exports", ex.ExportStatus, errors=(404,), path={"export_id": UUID}),
     "exports.download": Doc("Exports", media="text/csv", more_media=("application/x-ndjson",),
-                            errors=(404, 409, 410), path={"export_id": UUID}),
+                            errors=(404, 409, 410), path={"export_id": UUID},
+                            notes={409: "`export_not_ready` (still running) or `export_failed`"}),
     # Unsubscribes (§10)
     "suppression.unsubscribe": Doc("Unsubscribes", w.Unsubscribed, 201, UnsubscribeSchema,
-                                   errors=(409,)),
+                                   errors=(404, 409), notes={
+                                       404: "`domain_id` is not one of the customer's domains",
+                                       409: "`already_unsubscribed`: this address, in this scope"}),
     "suppression.resubscribe": Doc("Unsubscribes", w.Resubscribed, query=ResubscribeQuery,
                                    errors=(404,), path={"email": {"type": "string", "format": "email"}}),
     "unsubscribes.list_unsubscribes": Doc("Unsubscribes", rl.UnsubscribeList, query=rl.UnsubscribeQuery,
-                                          errors=(400,)),
+                                          errors=(400, 503)),
     # Health score (§11)
     "health.health_score": Doc("Health score", rl.HealthAnswer, errors=(404, 503)),
     "health.refresh": Doc("Health score", rl.HealthRefreshed, errors=(404, 503)),
-    "health_history.health_history": Doc("Health score", rl.History, query=rl.HistoryQuery, errors=(400,)),
+    "health_history.health_history": Doc("Health score", rl.History, query=rl.HistoryQuery,
+                                         errors=(400, 503)),
     # Content scoring (§12)
-    "suppression.content_score": Doc("Content", w.ContentScore, body=ContentSchema,
+    "suppression.content_score": Doc("Content", w.ContentScore, body=ContentSchema, writes=False,
                                      example={"subject": "FREE MONEY!!!", "text": "Click now"}),
     # Tracking (§13): public
-    "tracking.open_pixel": Doc("Tracking", media="image/gif", path=TOKEN, errors=(404,)),
-    "tracking.click": Doc("Tracking", status=302, media="", path=TOKEN, errors=(404,)),
+    "tracking.open_pixel": Doc("Tracking", media="image/gif", path=TOKEN, errors=(404,),
+                               error_media={404: "image/gif"}, notes={
+                                   404: "A forged or altered token, or an unknown message: nothing is "
+                                        "recorded, and the GIF is served all the same"}),
+    "tracking.click": Doc("Tracking", status=302, media="", path=TOKEN, errors=(404,), writes=True),
     "unsubscribe_links.unsubscribe_link": Doc("Tracking", media="text/html", path=TOKEN, errors=(404,),
                                               body=_ONE_CLICK, body_media=(_FORM,)),
     # Inbound webhooks (§14): signed, no API key
     "webhooks.inbound_report": Doc("Inbound webhooks", w.ReportsAccepted, body=_REPORT_BODY,
                                    body_media=_REPORT_MEDIA, errors=(400, 401, 404, 413, 415),
+                                   body_limit=1024 * 1024,
                                    headers=_SIGNED, path={"kind": {"type": "string",
                                                                    "enum": ["bounce", "complaint"]}}),
     # Outbound webhooks (§15)
@@ -150,8 +174,13 @@ DOCS: dict[str, Doc] = {
     "webhooks_api.remove": Doc("Outbound webhooks", c.Removed, errors=(404,), path=WEBHOOK),
     # Operations (§16): public
     "ops.healthz": Doc("Operations", c.Status),
-    "readiness.readyz": Doc("Operations", c.Readiness, errors=(503,)),
+    "readiness.readyz": Doc("Operations", c.Readiness, errors=(503,), error_schemas={503: c.Readiness},
+                            notes={503: "Not ready: the same body, `status` not_ready"}),
     "apidoc.openapi": Doc("Operations", media="application/json"),
     "apidoc.docs_page": Doc("Operations", media="text/html"),
     "metrics.metrics": Doc("Operations", media="text/plain"),
+    "operator.rebuild_status": Doc("Operations", op.JobAnswer, operator=True),
+    "operator.start_rebuild": Doc("Operations", op.JobAnswer, 202, op.RebuildRequest, operator=True,
+                                  writes=False, body_required=False, errors=(400, 409), notes={
+                                      409: "`rebuild_running`: follow it with GET"}),
 }

@@ -6,8 +6,8 @@ from marshmallow import Schema
 from marshmallow import fields
 from marshmallow import validate
 
-from commands.schemas import SendSchema
 from event_store.aggregates.webhooks import EVENT_NAMES
+from mailerlogic.apidoc.common import DETAILS_REF
 from mailerlogic.apidoc.common import Pagination
 from mailerlogic.apidoc.common import count
 from mailerlogic.apidoc.common import text
@@ -26,7 +26,12 @@ class Queued(Schema):
 class BatchRequest(Schema):
     """Body of ``POST /api/batch``: each item shaped like a ``/api/send`` body."""
 
-    emails = fields.List(fields.Nested(SendSchema), required=True, validate=validate.Length(1, 500))
+    # Any item is accepted and answered on its own (a bad one is its result's error and details),
+    # so an item is documented as "a SendRequest, or anything else" rather than as a SendRequest.
+    emails = fields.List(fields.Raw(metadata={
+        "description": "shaped like a /api/send body; an item that is not fails alone, in `results`",
+        "anyOf": [{"$ref": "#/components/schemas/SendRequest"}, {}]}),
+        required=True, validate=validate.Length(1, 500))
 
 
 class BatchItem(Schema):
@@ -36,7 +41,7 @@ class BatchItem(Schema):
     message_id = fields.UUID()
     error = text("the refusal's code")
     message = text("the refusal's sentence")
-    details = fields.Dict(metadata={"description": "validation problems of this item"})
+    details = fields.Dict(metadata={DETAILS_REF: True, "description": "validation problems of this item"})
 
 
 class BatchResult(Schema):

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 
+from commands import tokens
 from event_store.application import EmailEvents
+from mailerlogic import operator_api
 from mailerlogic.apidoc.document import endpoint_key
 from mailerlogic.apidoc.document import routes
 from mailerlogic.apidoc.registry import DOCS
 from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from tests.helpers import new_customer
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +31,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     data = tmp_path_factory.mktemp("apidoc")
     settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(data), "MAILERLOGIC_SECRET_KEY": "k",
                                   "MAILERLOGIC_PUBLIC_URL": "https://mail.example.com"})
-    return create_app(settings, events=EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
-                      clickhouse=lambda: None)
+    app = create_app(settings, events=EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
+                     clickhouse=lambda: None)
+    operator_api.install(app, lambda tables, progress: None, settings.secret_key)  # as make_app on chdb
+    return app
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +100,10 @@ def test_security_schemes_errors_and_public_operations(doc: dict[str, Any]) -> N
     assert doc["components"]["securitySchemes"] == {
         "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         "BearerAuth": {"type": "http", "scheme": "bearer",
-                       "description": "the same API key as a bearer token"}}
+                       "description": "the same API key as a bearer token"},
+        "OperatorToken": {"type": "http", "scheme": "bearer", "description": (
+            "the operator token (`mailerlogic` derives it from MAILERLOGIC_SECRET_KEY), accepted only "
+            "from loopback; never a customer key")}}
     assert sorted(doc["components"]["schemas"]["Error"]["required"]) == ["error", "message"]
     for path in ("/healthz", "/readyz", "/metrics", "/api/openapi.json", "/api/docs", "/track/o/{token}"):
         operation = doc["paths"][path]["get"]
@@ -162,3 +175,175 @@ def test_stale_registry_keys_are_reported(tmp_path: Path) -> None:
     assert endpoint_key("webhooks_api_v1.add") == "webhooks_api.add"
     assert endpoint_key("apidoc_v1.openapi") == "apidoc.openapi"
     assert endpoint_key("static") == "static"
+
+
+# Item 9 of issue 11: the document tells the truth.
+
+METHODS = ("get", "post", "put", "patch", "delete")
+SAMPLE_UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+
+@pytest.fixture(scope="module")
+def key(app: Flask) -> str:
+    return str(new_customer(app.extensions["bus"], "acme.test", tier="enterprise")[1])
+
+
+def _concrete(path: str) -> str:
+    """A request path for a documented one: each path parameter a well-formed value (a signed token)."""
+    token = tokens.mint(b"k", path.split("/")[2], UUID(SAMPLE_UUID)) if path.startswith("/track/") else ""
+    values = {"{kind}": "bounce", "{token}": token}
+    return re.sub(r"\{[^}]+\}", lambda m: values.get(m.group(0), SAMPLE_UUID), path)
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in doc["paths"].items() for method, op in ops.items()]
+
+
+def test_every_operation_that_records_documents_409_conflict(doc: dict[str, Any]) -> None:
+    pure = {("/api/content/score", "post"), ("/operator/projections/rebuild", "post")}  # record nothing
+    for path, method, op in _operations(doc):
+        unversioned = (path.replace("/api/v1/", "/api/", 1), method)
+        records = (method in ("post", "patch", "delete") and unversioned not in pure
+                   or unversioned == ("/track/c/{token}", "get"))
+        conflict = op["responses"].get("409", {}).get("description", "")
+        assert ("`conflict`: a concurrent request changed the same object first" in conflict) is records, (
+            method, path, conflict)
+
+
+def test_domain_taken_and_the_unsubscribe_404_are_documented(doc: dict[str, Any]) -> None:
+    for path, method in (("/api/customer/domains", "post"), ("/api/send", "post"),
+                         ("/api/customer/domains/{domain_id}/verify", "post")):
+        assert "`domain_taken`" in doc["paths"][path][method]["responses"]["409"]["description"], path
+    unsubscribe = doc["paths"]["/api/customer/unsubscribes"]["post"]["responses"]
+    assert unsubscribe["404"]["description"] == "`domain_id` is not one of the customer's domains"
+    assert unsubscribe["409"]["description"].startswith("`already_unsubscribed`")
+
+
+def test_an_unsubscribe_for_another_customers_domain_is_404(app: Flask, key: str) -> None:
+    answer = app.test_client().post("/api/customer/unsubscribes", headers={"X-API-Key": key},
+                                    json={"email": "ada@example.org", "domain_id": SAMPLE_UUID})
+    assert answer.status_code == 404 and answer.get_json()["error"] == "not_found"
+
+
+def test_a_wrong_method_is_405_with_allow_listing_the_documented_methods(app: Flask,
+                                                                         doc: dict[str, Any]) -> None:
+    client, checked = app.test_client(), 0
+    for path, ops in doc["paths"].items():
+        documented = {method.upper() for method in ops}
+        allowed = documented | {"OPTIONS"} | ({"HEAD"} if "GET" in documented else set())
+        for method in sorted(set(METHODS) - set(ops)):
+            answer = client.open(_concrete(path), method=method.upper())
+            assert answer.status_code == 405, (method, path, answer.status_code)
+            assert answer.get_json()["error"] == "method_not_allowed"
+            assert set(answer.headers["Allow"].split(", ")) == allowed, (method, path)
+            checked += 1
+    assert checked > 200
+    assert doc["components"]["responses"]["Error405"]["headers"]["Allow"] == {
+        "$ref": "#/components/headers/Allow"}
+
+
+def test_every_body_limit_is_documented_and_answers_413(app: Flask, doc: dict[str, Any], key: str) -> None:
+    client, limited = app.test_client(), 0
+    for path, method, op in _operations(doc):
+        if "requestBody" not in op:
+            assert "413" not in op["responses"], (method, path)
+            continue
+        text = op["responses"]["413"]["description"]
+        limit = 1024 * 1024 if "/webhooks/{kind}" in path else 10 * 1024 * 1024
+        assert text == (f"Too large: the request body may be at most {limit // (1024 * 1024)} MB"
+                        if path not in ("/api/send", "/api/v1/send") else
+                        "Too large: the request over 10 MB, or html or text over 1 MB"), (method, path)
+        media = next(iter(op["requestBody"]["content"]))
+        headers = {"Content-Type": media, "X-API-Key": key,
+                   "Authorization": f"Bearer {operator_api.operator_token(b'k')}" if path.startswith(
+                       "/operator/") else f"Bearer {key}"}
+        answer = client.open(_concrete(path), method=method.upper(), data=b"x" * (limit + 1), headers=headers)
+        assert (answer.status_code, answer.mimetype) == (413, "application/json"), (method, path)
+        assert answer.get_json()["error"] in ("request_entity_too_large", "payload_too_large"), (method, path)
+        limited += 1
+    assert limited >= 26  # 13 operations that take a body, each at /api and /api/v1 (operator: once)
+
+
+def test_the_pixel_documents_its_gif_on_a_bad_token(app: Flask, doc: dict[str, Any]) -> None:
+    answer = doc["paths"]["/track/o/{token}"]["get"]["responses"]["404"]
+    assert answer["content"] == {"image/gif": {"schema": {"type": "string", "format": "binary"}}}
+    served = app.test_client().get("/track/o/forged")
+    assert (served.status_code, served.mimetype) == (404, "image/gif")
+
+
+def test_error_details_are_documented_nested_as_the_api_answers_them(app: Flask, doc: dict[str, Any],
+                                                                    key: str) -> None:
+    from openapi_schema_validator import OAS30Validator
+
+    schema = {"$ref": "#/components/schemas/Error", "components": doc["components"]}
+    answer = app.test_client().post("/api/send", headers={"X-API-Key": key}, json={
+        "to": "ada@example.org", "subject": "Hi", "text": "x", "metadata": {"": 1}})
+    body = answer.get_json()
+    assert answer.status_code == 400 and body["details"] == {"metadata": {"": {"key": [
+        "Length must be between 1 and 128."]}}}
+    OAS30Validator(schema).validate(body)
+    flat_only = {**doc["components"]["schemas"]["ErrorDetails"],
+                 "additionalProperties": {"type": "array", "items": {"type": "string"}}}
+    assert not OAS30Validator(flat_only).is_valid(body["details"])  # the old shape said too little
+    batch = app.test_client().post("/api/batch", headers={"X-API-Key": key},
+                                   json={"emails": [{"to": "nope", "subject": "Hi", "text": "x"}, 7]})
+    items = batch.get_json()["results"]
+    assert [(item["index"], item["error"]) for item in items] == [(0, "validation_error"),
+                                                                  (1, "validation_error")]
+    OAS30Validator({"$ref": "#/components/schemas/BatchResult", "components": doc["components"]}).validate(
+        batch.get_json())
+
+
+def test_examples_are_valid_today(app: Flask, doc: dict[str, Any]) -> None:
+    from openapi_schema_validator import OAS30Validator
+
+    from read_api.params import stats_query
+
+    bodies = 0
+    for _, _, op in _operations(doc):
+        for media in op.get("requestBody", {}).get("content", {}).values():
+            if "example" in media:
+                schema = {**media["schema"], "components": doc["components"]}
+                OAS30Validator(schema).validate(media["example"])
+                bodies += 1
+    assert bodies >= 10
+    today = datetime.now(UTC).date()
+    params = {p["name"]: p for p in doc["paths"]["/api/stats/outbound"]["get"]["parameters"]}
+    example = params["fromdate"]["schema"]["example"]
+    assert example == (today - timedelta(days=7)).isoformat()
+    assert stats_query({"fromdate": example}, datetime.now(UTC)).start.date() == today - timedelta(days=7)
+    stamps = [node["example"] for node in _nodes(doc)
+              if node.get("format") == "date-time" and "example" in node]
+    assert stamps and set(stamps) == {f"{today.isoformat()}T14:30:00Z"}
+
+
+def _nodes(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def test_the_operator_endpoints_are_documented_with_their_token(doc: dict[str, Any]) -> None:
+    ops = doc["paths"]["/operator/projections/rebuild"]
+    assert [op["security"] for op in ops.values()] == [[{"OperatorToken": []}]] * 2
+    assert sorted(ops["get"]["responses"]) == ["200", "403"]
+    assert sorted(ops["post"]["responses"]) == ["202", "400", "403", "409", "413"]
+    assert ops["post"]["requestBody"]["required"] is False
+
+
+def test_readiness_documents_its_own_body_on_503(doc: dict[str, Any]) -> None:
+    answer = doc["paths"]["/readyz"]["get"]["responses"]["503"]
+    assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Readiness"}
+
+
+def test_an_empty_query_parameter_is_documented_as_none(doc: dict[str, Any]) -> None:
+    from read_api.params import stats_query
+
+    query = [p for _, _, op in _operations(doc) for p in op["parameters"] if p["in"] == "query"]
+    assert len(query) > 50 and all(p["allowEmptyValue"] is True for p in query)
+    now = datetime.now(UTC)
+    assert stats_query({"domain_id": "", "tag": "", "fromdate": ""}, now) == stats_query({}, now)
