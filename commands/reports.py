@@ -230,20 +230,26 @@ def _json_report(item: Any, kind: Kind) -> Report:
     if not isinstance(diagnostic, str):
         raise _reject("diagnostic must be a string")
     occurred = _json_time(item.get("timestamp"))
+    bounce_type, code, status = _bounce_fields(item, required=kind == "bounce")  # typed on both kinds
     if kind == "complaint":
         feedback = item.get("feedback_type", "abuse")
         if not isinstance(feedback, str) or not _FEEDBACK_RE.fullmatch(feedback.lower()):
             raise _reject("feedback_type must be a word such as abuse")
         return Report(kind, message_id, _address(item.get("recipient")), None, None, None, diagnostic,
                       occurred, feedback.lower())
+    return Report(kind, message_id, _address(item.get("recipient")), bounce_type, code, status, diagnostic,
+                  occurred, None)
+
+
+def _bounce_fields(item: dict[str, Any], *, required: bool) -> tuple[Any, int | None, str | None]:
+    """``type``, ``code`` and ``status``: a bounce needs ``type``; given on a complaint, each must
+    still be well formed (it is ignored there), so a malformed report is never accepted."""
     bounce_type, code = item.get("type"), item.get("code")
-    if bounce_type not in ("hard", "soft"):
+    if bounce_type not in ("hard", "soft") and (required or bounce_type is not None):
         raise _reject("type must be hard or soft")
     if code is not None and (type(code) is not int or not 200 <= code <= 599):
         raise _reject("code must be an SMTP reply code such as 550")
-    status = _status(item.get("status"))
-    return Report(kind, message_id, _address(item.get("recipient")), bounce_type, code, status, diagnostic,
-                  occurred, None)
+    return bounce_type, code, _status(item.get("status"))
 
 
 def _json_time(value: Any) -> datetime | None:

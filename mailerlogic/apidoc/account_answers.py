@@ -107,6 +107,10 @@ class Domain(Schema):
     dkim_selector = fields.String()
     open_tracking_enabled = fields.Boolean(allow_none=True)
     click_tracking_enabled = fields.Boolean(allow_none=True)
+    vouched = fields.Boolean(metadata={"description": "the operator vouched for it: it stays verified "
+                                                      "whatever a DNS check finds"})
+    dns_verified = fields.Boolean(allow_none=True, metadata={
+        "description": "the outcome of the last DNS check (null before one)"})
     dns_records = fields.List(fields.Nested(DnsRecord))
 
 

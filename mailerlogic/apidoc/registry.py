@@ -69,8 +69,11 @@ DOMAIN = {"domain_id": UUID}
 WEBHOOK = {"endpoint_id": UUID}
 TOKEN = {"token": {"type": "string", "description": "signed token from the message"}}
 _SIGNED = {"X-MailerLogic-Timestamp": "Unix seconds; refused when more than 300 s away from now",
-           "X-MailerLogic-Signature": "v1=<hex HMAC-SHA256 of '<timestamp>.' + raw body>, "
-                                      "comma-separated for key rotation"}
+           "X-MailerLogic-Signature": "v1=<hex HMAC-SHA256 of '<timestamp>.<path>.' + raw body>, where "
+                                      "<path> is /api/webhooks/bounce or /api/webhooks/complaint (also when "
+                                      "posting to /api/v1/...), comma-separated for key rotation; a "
+                                      "signature made for the other endpoint, or without the path, is "
+                                      "refused"}
 _FORM = "application/x-www-form-urlencoded"
 _ONE_CLICK = {"type": "object", "properties": {"List-Unsubscribe": {
     "type": "string", "enum": ["One-Click"], "description": "RFC 8058 one-click (else: the page's button)"}}}
@@ -161,8 +164,14 @@ DOCS: dict[str, Doc] = {
                                               body=_ONE_CLICK, body_media=(_FORM,)),
     # Inbound webhooks (§14): signed, no API key
     "webhooks.inbound_report": Doc("Inbound webhooks", w.ReportsAccepted, body=_REPORT_BODY,
-                                   body_media=_REPORT_MEDIA, errors=(400, 401, 404, 413, 415),
-                                   body_limit=1024 * 1024,
+                                   body_media=_REPORT_MEDIA, errors=(400, 401, 404, 409, 413, 415),
+                                   body_limit=1024 * 1024, notes={
+                                       400: "`invalid_report`: not a report (also JSON nested deeper "
+                                            "than 64, a lone surrogate, a MIME report of more than 64 parts)",
+                                       401: "`missing_signature`, `invalid_signature` (wrong secret, "
+                                            "endpoint or signing string) or `stale_signature`",
+                                       409: "`replayed_signature`: this signed request was accepted "
+                                            "already; sign again with a new timestamp to resend"},
                                    headers=_SIGNED, path={"kind": {"type": "string",
                                                                    "enum": ["bounce", "complaint"]}}),
     # Outbound webhooks (§15)

@@ -3,8 +3,7 @@
 For each operation and each generation mode (schema-valid and schema-invalid input) one
 Hypothesis run generates cases from a fixed seed, sends each to the WSGI app in this process
 and applies the checks of :func:`_checks` to the answer. A failed check is a :class:`Finding`,
-kept with the first input that showed it; a failure of a class in :data:`KNOWN_OPEN` (fixed on
-another branch, TODO) is counted apart. The budget of cases is spread over the operations; an
+kept with the first input that showed it. The budget of cases is spread over the operations; an
 operation whose inputs run out before its share hands the rest to the others in a further round.
 The seed is fixed (:data:`SEED`), so a run's inputs are the same each time.
 """
@@ -31,9 +30,6 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.failures import Failure
 from schemathesis.core.failures import FailureGroup
-
-from tests.fuzz.known_open import KNOWN_OPEN
-from tests.fuzz.known_open import known_open
 
 if TYPE_CHECKING:
     from schemathesis import APIOperation
@@ -104,19 +100,16 @@ class Finding:
 
 @dataclass
 class Score:
-    """What the run did: cases sent, findings, known-open failures, time taken."""
+    """What the run did: cases sent, findings, time taken."""
 
     cases: int = 0
     findings: dict[tuple[str, str, int], Finding] = field(default_factory=dict)
-    known: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KNOWN_OPEN, 0))
     seconds: float = 0.0
 
     def report(self) -> str:
         """Counts, time and every finding."""
         lines = [f"fuzz: {self.cases} cases in {self.seconds:.0f} s, {len(self.findings)} findings "
                  f"({sum(f.count for f in self.findings.values())} failing cases)"]
-        lines += [f"known open (TODO, fixed on another branch): {name}: {n} cases"
-                  for name, n in self.known.items() if n]
         return "\n".join(lines + [str(finding) for finding in self.findings.values()])
 
 
@@ -216,10 +209,6 @@ def _call(case: Case, target: Target, checks: list[Callable[..., Any]], score: S
 def _record(case: Case, response: Response, failures: tuple[BaseException, ...], score: Score) -> None:
     for failure in failures:
         title = failure.title if isinstance(failure, Failure) else str(failure).partition("\n")[0]
-        opened = known_open(case, title)
-        if opened:
-            score.known[opened] += 1
-            continue
         key = (case.operation.label, title, response.status_code)
         if key in score.findings:
             score.findings[key].count += 1

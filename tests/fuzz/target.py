@@ -26,7 +26,7 @@ from uuid import UUID
 
 from flask import Flask
 
-from commands import reports
+from commands import inbound_signature
 from commands import tokens
 from commands.delivery_commands import RecordDeliveryOutcome
 from commands.delivery_commands import RecordDeliveryOutcomes
@@ -86,7 +86,8 @@ class SignReports:
             environ["wsgi.input"] = io.BytesIO(body)
             stamp = str(int(time.time()))
             environ["HTTP_X_MAILERLOGIC_TIMESTAMP"] = stamp
-            environ["HTTP_X_MAILERLOGIC_SIGNATURE"] = reports.sign(self.secret, stamp, body)
+            signed = path.replace("/api/v1/", "/api/", 1)  # the canonical path is signed
+            environ["HTTP_X_MAILERLOGIC_SIGNATURE"] = inbound_signature.sign(self.secret, stamp, signed, body)
         return self.app(environ, start_response)
 
 
