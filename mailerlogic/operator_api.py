@@ -129,9 +129,11 @@ def start_rebuild() -> tuple[dict[str, Any], int]:
     from consumers.rebuild import Plan
 
     body = request.get_json(silent=True)
-    if body is not None and not isinstance(body, dict):
-        raise DomainError("the body must be a JSON object", code="validation_error", status=400)
-    tables = (body or {}).get("tables") or []
+    if body is None:  # no body, or not JSON: every table
+        body = {}
+    if not isinstance(body, dict) or set(body) - {"tables"}:
+        raise DomainError('the body must be {"tables": [...]}', code="validation_error", status=400)
+    tables = body.get("tables", [])
     if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
         raise DomainError("tables must be a list of table names", code="validation_error", status=400)
     try:

@@ -14,6 +14,7 @@ nothing delivers mail or webhooks (no worker runs).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -91,6 +92,21 @@ class SignReports:
         return self.app(environ, start_response)
 
 
+class Loopback:
+    """WSGI middleware: the caller's address is 127.0.0.1, as behind the API's loopback bind.
+
+    Werkzeug's test client sends no ``REMOTE_ADDR`` at all, and the operator endpoints refuse a
+    caller that is not on loopback.
+    """
+
+    def __init__(self, app: Wsgi) -> None:
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ.setdefault("REMOTE_ADDR", "127.0.0.1")
+        return self.app(environ, start_response)
+
+
 @dataclass
 class Target:
     """The app under test and what the fuzzer needs to reach its real objects."""
@@ -99,16 +115,15 @@ class Target:
     key: str
     operator: str
     ids: dict[str, list[str]] = field(default_factory=dict)  # path parameter name -> real values
-    cases: int = 0
-    started: float = field(default_factory=time.monotonic)
+    answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (operation path, status)
 
     def auth(self, path: str) -> str:
         """The bearer token a request to ``path`` should carry."""
         return self.operator if path.startswith("/operator/") else self.key
 
     def observe(self, path: str, status: int, body: Any) -> None:
-        """Count one case; keep the new key when the fuzzer rotated it (the old one is dead)."""
-        self.cases += 1
+        """Count one answer; keep the new key when the fuzzer rotated it (the old one is dead)."""
+        self.answered[(path, status)] += 1
         if path.endswith("/customer/rotate-key") and status == 200:
             self.key = body["api_key"]
 
@@ -135,14 +150,23 @@ def seeded(data: Path) -> Iterator[Target]:
         try:
             yield _seed(app, settings, dns)
         finally:
+            _rebuilt(app)
             app.extensions["events"].close()
             for client in list(ChdbClient._clients.values()):
                 client.close()
 
 
+def _rebuilt(app: Flask, within_s: float = 120.0) -> None:
+    """Wait for a rebuild the fuzzer started: it must not lose chdb under its feet."""
+    deadline = time.monotonic() + within_s
+    while app.extensions["operator"]["job"].status()["state"] == "running":
+        assert time.monotonic() < deadline, "the rebuild the fuzzer started did not end"
+        time.sleep(0.1)
+
+
 def _seed(app: Flask, settings: Settings, dns: DnsServer) -> Target:
     app.extensions["ratelimit"] = Generous(app.extensions["ratelimit"])
-    app.wsgi_app = SignReports(app.wsgi_app, settings.webhook_secret)  # type: ignore[method-assign]
+    app.wsgi_app = Loopback(SignReports(app.wsgi_app, settings.webhook_secret))  # type: ignore[method-assign]
     bus = app.extensions["bus"]
     _, key = bus.handle(CreateCustomer("Fuzz", f"ops@{DOMAIN}", "enterprise", (DOMAIN,)))
     target = Target(app, key, operator_token(settings.secret_key))

@@ -80,3 +80,12 @@ def test_a_failed_rebuild_is_reported_and_a_bad_choice_refused(tmp_path: Path) -
     while (job := client.get(PATH, headers=BEARER).get_json()["job"])["state"] == "running":
         assert time.monotonic() < deadline
     assert (job["state"], job["error"]) == ("failed", "RuntimeError: ClickHouse went away")
+
+
+def test_a_body_that_is_not_a_tables_list_is_a_400(tmp_path: Path) -> None:
+    client = app_with(tmp_path, lambda tables, progress: DONE).test_client()
+    for body in ([1], {"tables": {}}, {"tables": None}, {"tables": "stats_hourly"}, {"tables": [], "x": 1},
+                 7):
+        answer = client.post(PATH, json=body, headers=BEARER)
+        assert (answer.status_code, answer.get_json()["error"]) == (400, "validation_error"), body
+    assert client.get(PATH, headers=BEARER).get_json()["job"] == {"state": "idle"}  # nothing started
