@@ -72,8 +72,22 @@ pid_alive() {
     [[ -s $pidfile ]] || return 1
     pid=$(<"$pidfile")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern"
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern"; then
+        return 0
+    fi
+    adopt_pid "$pidfile" "$pattern"
+}
+
+# adopt_pid PIDFILE PATTERN: the recorded pid is gone, but `setsid` forks when its caller leads
+# a process group (a job-controlling shell), so the server may run under a child pid: find
+# our user's process whose command line holds PATTERN (a path under .services, unique to this
+# checkout) and record it instead.
+adopt_pid() {
+    local pidfile=$1 pattern=$2 found
+    found=$(pgrep -u "$(id -u)" -o -f -- "$(printf '%s' "$pattern" | sed 's/[][\.*^$+?(){}|]/\\&/g')" \
+        2>/dev/null) || return 1
+    [[ $found =~ ^[0-9]+$ && $found != "$$" ]] || return 1
+    echo "$found" >"$pidfile"
 }
 
 # stop_pid NAME PIDFILE PATTERN: SIGTERM, bounded wait, then SIGKILL. Only touches
