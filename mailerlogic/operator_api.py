@@ -128,10 +128,8 @@ def start_rebuild() -> tuple[dict[str, Any], int]:
     """Start a rebuild of the given tables (all when none)."""
     from consumers.rebuild import Plan
 
-    body = request.get_json(silent=True)
-    if body is None:  # no body, or not JSON: every table
-        body = {}
-    if not isinstance(body, dict) or set(body) - {"tables"}:
+    body = request.get_json(silent=True) if request.get_data().strip() else {}  # no body: every table
+    if not isinstance(body, dict) or set(body) - {"tables"}:  # None: not JSON
         raise DomainError('the body must be {"tables": [...]}', code="validation_error", status=400)
     tables = body.get("tables", [])
     if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):

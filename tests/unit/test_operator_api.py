@@ -88,4 +88,6 @@ def test_a_body_that_is_not_a_tables_list_is_a_400(tmp_path: Path) -> None:
                  7):
         answer = client.post(PATH, json=body, headers=BEARER)
         assert (answer.status_code, answer.get_json()["error"]) == (400, "validation_error"), body
+    answer = client.post(PATH, data=b"\n5 not json", content_type="application/json", headers=BEARER)
+    assert (answer.status_code, answer.get_json()["error"]) == (400, "validation_error")
     assert client.get(PATH, headers=BEARER).get_json()["job"] == {"state": "idle"}  # nothing started
