@@ -66,6 +66,9 @@ class Generous:
         return self.inner.hit(key, limit * 1000, now)
 
 
+_SIGNING_HEADERS = frozenset({"HTTP_X_MAILERLOGIC_SIGNATURE", "HTTP_X_MAILERLOGIC_TIMESTAMP"})
+
+
 class SignReports:
     """WSGI middleware: an inbound report that carries both signing headers is signed for real.
 
@@ -80,7 +83,7 @@ class SignReports:
 
     def __call__(self, environ: Environ, start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if "/webhooks/" in path and {"HTTP_X_MAILERLOGIC_SIGNATURE", "HTTP_X_MAILERLOGIC_TIMESTAMP"} <= set(environ):
+        if "/webhooks/" in path and _SIGNING_HEADERS <= set(environ):
             import io
 
             length = int(environ.get("CONTENT_LENGTH") or 0)
