@@ -12,11 +12,13 @@ position, so later starts read only what came since. It runs when an API process
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from commands.messages import ClaimVerifiedDomains
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from commands.bus import Bus
     from event_store.application import EmailEvents
 
+log = logging.getLogger(__name__)
 READER = "domain-claims-backfill"
 PAGE = 5_000
 
@@ -43,7 +46,10 @@ def claim_verified(events: EmailEvents, bus: Bus,
         outcomes.extend((customer_id, name, outcome) for name, outcome in answer.items())
         if progress is not None:
             progress(done, len(customers))
-    feed.record(READER, head)
+    try:
+        feed.record(READER, head)
+    except IntegrityError:  # another API process (a sibling worker) finished the same read first
+        log.debug("domain claims: position %d was recorded by another process", head)
     return outcomes
 
 

@@ -134,3 +134,19 @@ def test_a_name_two_customers_verified_before_claims_goes_to_the_first(events: E
     assert claim_verified(events, bus) == [
         (first.id, "both.test", "claimed"), (second.id, "both.test", "taken")]
     assert events.domain_claim("both.test").holder == first.id  # type: ignore[union-attr]
+
+
+def test_two_processes_finishing_the_same_read_both_start(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sibling API workers start together: both read to the same head; the second's record of
+    that position meets the first's (an IntegrityError that failed the worker's boot in CI)."""
+    from event_store.application import open_application
+    from event_store.feed import NotificationFeed
+
+    events = open_application(None, str(tmp_path / "events.sqlite"))  # the store's real tracking table
+    bus = bus_for(events, b"k")
+    old = _verified_before_claims(events, "twice.test")
+    assert claim_verified(events, bus) == [(old.id, "twice.test", "claimed")]
+    assert claim_verified(events, bus) == []  # reads past the claim's own event: head recorded
+    monkeypatch.setattr(NotificationFeed, "position", lambda self, reader: 0)  # read before the record
+    assert claim_verified(events, bus) == [(old.id, "twice.test", "held")]  # the same head again
