@@ -41,7 +41,7 @@ fuzz: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy commands projections read_api event_store consumers mailerlogic
+	$(BIN)/mypy commands projections read_api event_store consumers security web warehouse mailerlogic
 
 .PHONY: fmt
 fmt: install

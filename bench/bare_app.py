@@ -1,6 +1,6 @@
 """The bare baselines of the HTTP benchmarks: a tiny Flask app, served by gunicorn like the API.
 
-* ``POST /api/send`` parses the same JSON body with the same ``commands.schemas.SendSchema``
+* ``POST /api/send`` parses the same JSON body with the same ``commands.http.schemas.SendSchema``
   and does nothing else (no key, no store): the floor of Flask + marshmallow under gunicorn.
 * ``GET /track/o/<token>`` returns the same 1x1 GIF with the same headers, recording nothing.
 
@@ -16,8 +16,8 @@ from flask import Response
 from flask import request
 from marshmallow import ValidationError
 
-from commands.api import PIXEL
-from commands.schemas import SendSchema
+from commands.http.schemas import SendSchema
+from commands.http.sending import PIXEL
 
 app = Flask("bench_bare")
 _SCHEMA = SendSchema()

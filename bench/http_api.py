@@ -214,7 +214,7 @@ def send(options: Options) -> list[Result]:
 @register("pixel")
 def pixel(options: Options) -> list[Result]:
     """``GET /track/o/{token}`` for ~1000 real messages vs a bare Flask GIF."""
-    from commands import tokens
+    from security import tokens
 
     with _run(options) as run:
         results: list[Result] = []
@@ -294,8 +294,8 @@ class Run:
 
 @contextmanager
 def _run(options: Options) -> Iterator[Run]:
-    from mailerlogic.clickhouse import connect
-    from projections import schema
+    from warehouse import schema
+    from warehouse.clients import connect
 
     ensure_wrk()
     hex_ = fresh_hex()

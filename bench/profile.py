@@ -23,8 +23,8 @@ from consumers import loop
 from consumers.clickhouse_sink import ClickHouseSink
 from consumers.kafka_source import KafkaSource
 from consumers.records import Record
-from mailerlogic.clickhouse import connect
-from projections import schema
+from warehouse import schema
+from warehouse.clients import connect
 
 # (label, file suffix, function name): cumulative time of each, as a share of loop.run.
 STAGES = (

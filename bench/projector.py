@@ -35,8 +35,8 @@ from bench.common import Result
 from bench.common import Services
 from bench.common import fresh_hex
 from bench.common import register
-from mailerlogic.clickhouse import connect
-from projections import schema
+from warehouse import schema
+from warehouse.clients import connect
 
 TARGET = 0.5
 BASELINE = "kcat | clickhouse-client JSONEachRow"

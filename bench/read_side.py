@@ -247,9 +247,9 @@ def baseline_export_sql(database: str, customer_id: UUID) -> str:
     from datetime import datetime
     from datetime import timedelta
 
-    from projections import render
     from read_api.events import query
     from read_api.events.filters import parse_filters
+    from warehouse.sql import render
 
     since = datetime.now(UTC) - timedelta(days=365)
     condition, params = query.where(customer_id, since, parse_filters({}))

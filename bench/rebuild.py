@@ -31,7 +31,7 @@ import json, sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from bench.rebuild import replay
-from mailerlogic.clickhouse import ChdbClient
+from warehouse.clients import ChdbClient
 print(json.dumps(replay(sys.argv[1], ChdbClient.open(Path(sys.argv[2]), "bench"))))
 """
 
@@ -62,7 +62,7 @@ def replay(path: str, client: object) -> dict[str, float]:
     from consumers.rebuild import rebuild
     from event_store.application import open_application
     from event_store.feed import NotificationFeed
-    from projections.schema import current_database
+    from warehouse.schema import current_database
 
     app = open_application(None, path)
     done = rebuild(NotificationFeed(app), client, Plan.of(current_database(client)),  # type: ignore[arg-type]
@@ -90,7 +90,7 @@ def feed_alone(path: str) -> float:
 @register("rebuild")
 def rebuild_bench(options: Options) -> list[Result]:
     """Store once, read alone (baseline), rebuild into the server, rebuild into chdb."""
-    from mailerlogic.clickhouse import connect
+    from warehouse.clients import connect
 
     count, run = options.events, fresh_hex()
     path = str(store_path(count, options.seed))

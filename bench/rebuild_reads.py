@@ -39,7 +39,7 @@ CHILD = """
 import json, sys
 from pathlib import Path
 from bench.rebuild import replay
-from mailerlogic.clickhouse import connect
+from warehouse.clients import connect
 print(json.dumps(replay(sys.argv[1], connect(sys.argv[2], Path("unused")))))
 """
 

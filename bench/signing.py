@@ -17,12 +17,12 @@ from uuid import UUID
 
 import dkim
 
-from commands import dkim_keys
 from consumers.delivery.render import OutboundMessage
 from consumers.delivery.render import render
 from consumers.delivery.signing import DkimSigner
 from consumers.delivery.signing import headers_to_sign
 from mailerlogic.delivery import SignedTrackingLinks
+from security import dkim_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -46,10 +46,10 @@ from consumers.clickhouse_sink import unique
 from consumers.kafka_source import KafkaSource
 from consumers.records import Record
 from event_store.envelope import Envelope
-from mailerlogic.clickhouse import connect
-from projections import ClickHouse
 from projections import events
-from projections import schema
+from warehouse import schema
+from warehouse.clients import connect
+from warehouse.port import ClickHouse
 
 T = TypeVar("T")
 BATCH = loop.Limits().max_records

@@ -8,7 +8,7 @@ from typing import Any
 from clickhouse_driver import Client
 
 from bench.common import Services
-from projections.schema import quote
+from warehouse.schema import quote
 
 # The envelope's top-level scalars; `payload` is skipped (input_format_skip_unknown_fields).
 # Same engine, partitioning and order as `events` (projections/ddl/01_events.sql).

@@ -9,11 +9,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from uuid import uuid4
 
-from commands import dkim_keys
 from commands import domain_dns
-from commands.keys import KEY_PREFIX
-from commands.keys import hash_key
-from commands.keys import new_key
 from commands.messages import AddDomain
 from commands.messages import ChangeDomain
 from commands.messages import ChangeProfile
@@ -23,12 +19,16 @@ from commands.messages import RemoveDomain
 from commands.messages import RotateApiKey
 from commands.messages import RotateSmtpPassword
 from commands.messages import VerifyDomain
-from commands.webhook_endpoints import check_target
+from commands.webhooks import check_target
 from event_store.aggregates import ApiKey
 from event_store.aggregates import Customer
 from event_store.aggregates import DomainClaim
 from event_store.aggregates import DomainTaken
 from event_store.errors import DomainError
+from security import dkim_keys
+from security.keys import KEY_PREFIX
+from security.keys import hash_key
+from security.keys import new_key
 
 if TYPE_CHECKING:
     from uuid import UUID

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from commands import account
-from commands import delivery_commands
+from commands import delivery as delivery_commands
 from commands import exports
 from commands import health
 from commands import messages
-from commands import suppression_handlers
+from commands import suppression as suppression_handlers
 from commands import webhook_deliveries
-from commands import webhook_endpoints
+from commands import webhooks as webhook_endpoints
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
 from commands.messages import SendEmail

@@ -2,7 +2,7 @@
 
 The §7 totals are read through ``bus.deps.health_totals`` (the composition root wires it to
 ``read_api.views.outbound_totals`` over ClickHouse; the write side never imports the read
-side); the formula is :mod:`projections.health`. Guarantees:
+side); the formula is :mod:`commands.health_score`. Guarantees:
 
 * every calculation that is answered is recorded first, as one ``HealthScore.Calculated``
   (published as ``health_scored``, which the history projection reads);
@@ -23,10 +23,10 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
+from commands import health_score as health
 from event_store.aggregates import HealthScore
 from event_store.errors import DomainError
 from event_store.errors import NotFound
-from projections import health
 
 if TYPE_CHECKING:
     from commands.bus import Bus

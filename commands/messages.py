@@ -8,7 +8,7 @@ from dataclasses import field
 from typing import Any
 from uuid import UUID
 
-from commands import keys
+from security import keys
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class SendEmail:
 
     @classmethod
     def from_body(cls, customer_id: UUID, body: dict[str, Any], customer: Any = None) -> SendEmail:
-        """Build from a body already loaded by :class:`commands.schemas.SendSchema`."""
+        """Build from a body already loaded by :class:`commands.http.schemas.SendSchema`."""
         body = dict(body)
         body["from_address"] = body.pop("from_", None)
         body["cc"], body["bcc"] = tuple(body["cc"]), tuple(body["bcc"])

@@ -1,7 +1,7 @@
 """Inbound bounce and complaint reports (spec §14): parsing, pure.
 
 Authentication (the signature over timestamp, endpoint and body; stale and replayed signatures)
-lives in ``commands.inbound_signature``; this module only reads reports.
+lives in ``security.inbound_signature``; this module only reads reports.
 
 Formats, by Content-Type: ``application/json`` (one object or a list); ``multipart/report`` with a
 ``message/delivery-status`` part (RFC 3464 DSN) or a ``message/feedback-report`` part (RFC 5965
@@ -37,8 +37,8 @@ from typing import Final
 from typing import Literal
 from uuid import UUID
 
-from commands import json_input
 from event_store.errors import DomainError
+from web import json_input
 
 MESSAGE_ID_HEADER: Final = "X-MailerLogic-Message-Id"
 MAX_REPORTS: Final = 1000

@@ -23,11 +23,11 @@ from uuid import NAMESPACE_URL
 from uuid import UUID
 from uuid import uuid5
 
-from commands import dkim_keys
-from commands.webhook_endpoints import endpoints_of
+from commands.webhooks import endpoints_of
 from event_store.aggregates import Customer
 from event_store.aggregates import WebhookDelivery
 from event_store.errors import NotFound
+from security import dkim_keys
 
 if TYPE_CHECKING:
     from datetime import datetime

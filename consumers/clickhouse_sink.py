@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from event_store.envelope import Envelope
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 # Positions closer than this share one range query: bounded ranges, few round trips.
 CLUSTER_GAP = 100_000

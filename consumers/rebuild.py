@@ -75,15 +75,15 @@ from consumers.rebuild_pages import drop_expired
 from consumers.rebuild_pages import sunk
 from consumers.rebuild_pages import teller
 from consumers.rebuild_pages import writer
-from projections import schema
-from projections.schema import quote
+from warehouse import schema
+from warehouse.schema import quote
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
 
     from event_store.envelope import Envelope
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 __all__ = ["Plan", "Replayed", "Result", "Step", "rebuild"]
 log = logging.getLogger(__name__)

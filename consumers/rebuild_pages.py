@@ -12,7 +12,7 @@ from consumers.clickhouse_sink import DUPLICATES_COLUMNS
 from consumers.clickhouse_sink import DUPLICATES_TABLE
 from consumers.clickhouse_sink import ClickHouseSink
 from projections import events
-from projections import retention
+from warehouse import retention
 
 if TYPE_CHECKING:
     from collections import deque
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from consumers.log_source import PageLike
     from event_store.envelope import Envelope
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 
 @dataclass(frozen=True)

@@ -220,8 +220,8 @@ def retention(dry_run: bool) -> None:
     from datetime import UTC
     from datetime import datetime
 
-    from mailerlogic.retention import drop_expired
-    from mailerlogic.retention import report_lines
+    from mailerlogic.retention_job import drop_expired
+    from mailerlogic.retention_job import report_lines
     from mailerlogic.wiring import build_clickhouse
 
     settings = _settings()
@@ -286,7 +286,7 @@ def rebuild_projections(tables: tuple[str, ...], quiet: bool) -> None:
     """Replay the event store into shadow tables, swap them in, catch up (the API keeps serving)."""
     from mailerlogic import rebuild_cli
     from mailerlogic.config import api_client
-    from projections.schema import SchemaOutdated
+    from warehouse.schema import SchemaOutdated
 
     settings = _settings()
     try:
@@ -352,7 +352,7 @@ def tracking_links(message_id: str, url: str) -> None:
     """Print a message's signed open-pixel and click URLs (as the delivered mail has them)."""
     from uuid import UUID
 
-    from commands import tokens
+    from security import tokens
 
     settings = _settings()
     try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from consumers import loop
-from mailerlogic.consumer_status import StatusFile
+from consumers.status import StatusFile
 from mailerlogic.wiring import build_dead_letters
 from mailerlogic.wiring import build_source
 

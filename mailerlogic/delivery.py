@@ -18,11 +18,10 @@ from dataclasses import field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from commands import tokens
-from commands.delivery_commands import LoadForDelivery
-from commands.delivery_commands import RecipientRefusal
-from commands.delivery_commands import RecordDeliveryOutcome
-from commands.delivery_commands import RecordDeliveryOutcomes
+from commands.delivery import LoadForDelivery
+from commands.delivery import RecipientRefusal
+from commands.delivery import RecordDeliveryOutcome
+from commands.delivery import RecordDeliveryOutcomes
 from consumers import loop
 from consumers.delivery.pool import SmtpPool
 from consumers.delivery.render import DkimSigner
@@ -43,13 +42,14 @@ from mailerlogic.consumer_runtime import run_with_retries
 from mailerlogic.processes import ensure_topics
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import build_events
+from security import tokens
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from uuid import UUID
 
     from commands.bus import Bus
-    from commands.delivery_commands import Deliverable
+    from commands.delivery import Deliverable
     from consumers.delivery.transport import Transport
     from event_store.application import EmailEvents
     from mailerlogic.config import Settings

@@ -21,7 +21,7 @@ from commands.exports import CompleteExport
 from commands.exports import FailExport
 from commands.exports import GetExport
 from commands.exports import RecordExportProgress
-from commands.exports_api import FOLDER
+from commands.http.exports import FOLDER
 from consumers import loop
 from consumers.exports import files
 from consumers.exports.ports import ExportSpec
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from consumers.records import Source
     from event_store.application import EmailEvents
     from mailerlogic.config import Settings
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 log = logging.getLogger("mailerlogic.exports")
 GROUP = "exports"

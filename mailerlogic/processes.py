@@ -131,14 +131,14 @@ def run_projector(settings: Settings, stop: threading.Event,
 
 def make_app(settings: Settings, events: EmailEvents | None = None, clickhouse: Any = None) -> Flask:
     """The API app for this process."""
-    from mailerlogic.app import create_app
+    from web.app import create_app
 
     app = create_app(settings, events=events or build_events(settings),
                      clickhouse=clickhouse or clickhouse_factory(settings))
     _claim_verified_names(app)
     if settings.clickhouse_url is None:  # chdb opens in this process only: the CLI asks it
-        from mailerlogic import operator_api
         from mailerlogic.rebuild_cli import run_here
+        from web import operator_api
 
         application = app.extensions["events"]
         operator_api.install(app, lambda tables, progress: run_here(
@@ -168,7 +168,7 @@ def run_api(settings: Settings, workers: int | None = None) -> None:
 
     import os
 
-    from mailerlogic.metrics import use_directory
+    from web.metrics import use_directory
 
     use_directory(settings.data_dir / "metrics" / f"api-{settings.port}", os.environ)  # workers share it
 

@@ -3,7 +3,7 @@
 Rebuild (``consumers.rebuild``): with ``CLICKHOUSE_URL`` set, this process opens the event store
 and the ClickHouse server and runs it. On the embedded default chdb can be open in one process
 only: when a process serves the API at ``MAILERLOGIC_API_URL`` (``run-all``), the rebuild runs
-inside it (``mailerlogic.operator_api``, with the operator token) and this process shows its
+inside it (``web.operator_api``, with the operator token) and this process shows its
 progress; when nothing answers there, this process opens the chdb files itself.
 
 Reset offsets: Kafka consumer groups through ``consumers.kafka_offsets`` (refused while the group
@@ -27,7 +27,7 @@ from tqdm import tqdm
 from consumers.rebuild import Plan
 from consumers.rebuild import Step
 from consumers.rebuild import rebuild
-from mailerlogic.operator_api import operator_token
+from web.operator_api import operator_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from event_store.application import EmailEvents
     from mailerlogic.config import Settings
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 POLL_S = 0.5
 TIMEOUT_S = 10.0
@@ -68,10 +68,10 @@ def run_here(settings: Settings, tables: Sequence[str], progress: Callable[[Step
              events: EmailEvents | None = None) -> Any:
     """Run the rebuild in this process (``events``: the process's application, if it has one)."""
     from event_store.feed import NotificationFeed
-    from mailerlogic.retention import longest_retention_days
+    from mailerlogic.retention_job import longest_retention_days
     from mailerlogic.wiring import build_events
-    from projections import retention
-    from projections.schema import current_database
+    from warehouse import retention
+    from warehouse.schema import current_database
 
     client = open_clickhouse(settings)
     app = events or build_events(settings)
@@ -88,7 +88,7 @@ def run_here(settings: Settings, tables: Sequence[str], progress: Callable[[Step
 
 def open_clickhouse(settings: Settings) -> ClickHouse:
     """A client of the live database, without applying the schema (the rebuild does, or upgrades)."""
-    from mailerlogic.clickhouse import connect
+    from warehouse.clients import connect
 
     try:
         return connect(settings.clickhouse_url, settings.data_dir, settings.clickhouse_http_url)

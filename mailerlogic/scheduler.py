@@ -27,13 +27,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from commands.health import CalculateHealthScore
+from commands.health_score import WINDOW
 from event_store.errors import NotFound
-from mailerlogic import retention
+from mailerlogic import retention_job as retention
 from mailerlogic.exports import sweep_job
 from mailerlogic.wiring import build_bus
 from mailerlogic.wiring import build_events
 from mailerlogic.wiring import clickhouse_factory
-from projections.health import WINDOW
 from read_api.health_history import senders
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from commands.bus import Bus
     from event_store.application import EmailEvents
     from mailerlogic.config import Settings
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 log = logging.getLogger("mailerlogic.scheduler")
 Job = Callable[["Settings", datetime], None]

@@ -16,7 +16,7 @@ from consumers.log_source import LogSource
 from event_store.application import open_application
 from event_store.feed import NotificationFeed
 from mailerlogic.private_files import private_dir
-from projections import schema
+from warehouse import schema
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from consumers.records import Source
     from event_store.application import EmailEvents
     from mailerlogic.config import Settings
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 
 def build_events(settings: Settings) -> EmailEvents:
@@ -96,7 +96,7 @@ def month_usage(client: ClickHouse, customer_id: UUID) -> int:
 
 def build_clickhouse(settings: Settings) -> ClickHouse:
     """A ClickHouse client (server or chdb) with the schema applied."""
-    from mailerlogic.clickhouse import connect
+    from warehouse.clients import connect
 
     client = connect(settings.clickhouse_url, settings.data_dir, settings.clickhouse_http_url)
     schema.apply(client)

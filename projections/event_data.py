@@ -23,7 +23,7 @@ the DEFAULT of an existing column is not re-read from here.
 
 from __future__ import annotations
 
-from projections import literal
+from warehouse.sql import literal
 
 SHOWN_KEYS = ("from", "from_address", "recipient", "tag", "to")
 # A JSON string (escapes included) or a scalar; a nested value never matches, so it is kept.

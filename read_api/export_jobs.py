@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 EVENT_FILTERS = ("email_id", "type", "recipient", "from", "tag", "from_timestamp", "to_timestamp")
 STATS_FILTERS = ("fromdate", "todate", "domain_id", "tag", "filter", "interval", "timezone")

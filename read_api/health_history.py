@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from uuid import UUID
 
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 bp = Blueprint("health_history", __name__)
 MIN_DAYS, MAX_DAYS, DEFAULT_DAYS = 1, 365, 30

@@ -26,7 +26,7 @@ from read_api.views import unique_columns
 if TYPE_CHECKING:
     from uuid import UUID
 
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 HOUR = timedelta(hours=1)
 INTERVALS = ("day", "hour")

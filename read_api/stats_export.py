@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from projections import ClickHouse
     from read_api.params import SeriesQuery
+    from warehouse.port import ClickHouse
 
 TOTALS = ("sent", "delivered", "bounced", "failed", "opens", "unique_opens", "clicks", "unique_clicks",
           "complaints", "unsubscribes", "human_opens", "scanner_opens", "human_clicks", "scanner_clicks",

@@ -32,7 +32,7 @@ from read_api.params import whole_number
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 # As event_store.aggregates.suppression: UNSUBSCRIBE_SOURCES + AUTOMATIC_SOURCES.
 SOURCES = ("link", "one-click", "api", "manual", "bounce", "complaint")

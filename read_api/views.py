@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from projections import ClickHouse
+    from warehouse.port import ClickHouse
 
 # filter -> which scanner classes it shows: index of the all / human / scanner columns below.
 FILTERS = {"all": 0, "human_only": 1, "scanner_only": 2}

@@ -53,7 +53,7 @@ class HealthScore(PerCustomer, Aggregate):
 
     def record(self, occurred_at: datetime, window_start: datetime, window_end: datetime,
                totals: dict[str, Any], score: dict[str, Any]) -> None:
-        """Record one calculation; ``score`` is ``projections.health.HealthScore.record()``."""
+        """Record one calculation; ``score`` is ``commands.health_score.HealthScore.record()``."""
         self._calculated(customer_id=self.customer_id, occurred_at=occurred_at,
                          window_start=window_start, window_end=window_end, totals=dict(totals),
                          components=list(score["components"]), rates=dict(score["rates"]),

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from projections import ClickHouse
     from read_api.events.filters import EventFilters
+    from warehouse.port import ClickHouse
 
 SLICE_ROWS = 250_000
 HOUR = timedelta(hours=1)

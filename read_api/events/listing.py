@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from projections import ClickHouse
     from read_api.events.filters import PageRequest
+    from warehouse.port import ClickHouse
 
 NAMES = tuple(query.FIELDS)
 HOUR = timedelta(hours=1)

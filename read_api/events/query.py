@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from typing import Any
 
-from projections import literal
 from read_api.events.shape import STATUS
+from warehouse.sql import literal
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from commands import tokens
+from security import tokens
 
 BIN = Path(sys.executable).parent
 SECRET = "e2e-secret-key"

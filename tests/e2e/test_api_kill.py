@@ -19,8 +19,8 @@ from uuid import UUID
 
 import pytest
 
-from commands import tokens
 from event_store.application import open_application
+from security import tokens
 from tests.e2e.conftest import _running
 from tests.e2e.stack import SECRET
 from tests.e2e.stack import Stack

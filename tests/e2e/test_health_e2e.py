@@ -16,11 +16,11 @@ import pytest
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.aggregates import HealthScore
 from event_store.application import open_application
-from mailerlogic.clickhouse import connect
-from projections import schema
 from tests.e2e.stack import Stack
 from tests.e2e.stack import wait_for
 from tests.helpers import envelope
+from warehouse import schema
+from warehouse.clients import connect
 
 pytestmark = pytest.mark.e2e
 

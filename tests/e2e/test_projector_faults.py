@@ -33,7 +33,6 @@ from uuid import UUID
 import pytest
 from clickhouse_driver import Client
 
-from commands import tokens
 from event_store.application import open_application
 from event_store.envelope import EMAIL_EVENT_TYPES
 from event_store.envelope import Envelope
@@ -41,6 +40,7 @@ from event_store.feed import NotificationFeed
 from event_store.relay import READER as RELAY_READER
 from projections import events as event_rows
 from projections import scanner
+from security import tokens
 from tests.e2e.stack import SECRET
 from tests.e2e.stack import Stack
 from tests.e2e.stack import child_processes

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from mailerlogic.operator_api import operator_token
 from tests.e2e.stack import BIN
 from tests.e2e.stack import SECRET
 from tests.e2e.stack import Stack
 from tests.e2e.stack import wait_for
+from web.operator_api import operator_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chdb]
 SHOWN = ("sent", "delivered", "opens", "unique_opens", "clicks", "bounced", "delivery_rate")

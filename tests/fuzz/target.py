@@ -27,21 +27,21 @@ from uuid import UUID
 
 from flask import Flask
 
-from commands import inbound_signature
-from commands import tokens
-from commands.delivery_commands import RecordDeliveryOutcome
-from commands.delivery_commands import RecordDeliveryOutcomes
+from commands.delivery import RecordDeliveryOutcome
+from commands.delivery import RecordDeliveryOutcomes
 from commands.messages import CreateCustomer
 from commands.messages import RecordClick
 from commands.messages import RecordOpen
-from commands.ratelimit import Decision
-from commands.ratelimit import RateLimiter
-from mailerlogic.clickhouse import ChdbClient
 from mailerlogic.config import Settings
-from mailerlogic.operator_api import operator_token
 from mailerlogic.processes import make_app
 from mailerlogic.rebuild_cli import run_here
+from security import inbound_signature
+from security import tokens
 from tests.support.dns_server import DnsServer
+from warehouse.clients import ChdbClient
+from web.operator_api import operator_token
+from web.ratelimit import Decision
+from web.ratelimit import RateLimiter
 
 SECRET = "fuzz-secret"
 WEBHOOK_SECRET = "fuzz-webhook-secret"

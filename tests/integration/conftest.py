@@ -15,10 +15,10 @@ from uuid import uuid4
 
 import pytest
 
-from mailerlogic.clickhouse import ChdbClient
-from mailerlogic.clickhouse import connect
-from projections import ClickHouse
-from projections import schema
+from warehouse import schema
+from warehouse.clients import ChdbClient
+from warehouse.clients import connect
+from warehouse.port import ClickHouse
 
 DEFAULT_URL = "clickhouse://default:@127.0.0.1:29000/default"
 # Read at import time: the root conftest clears the project's variables around each test.

@@ -16,11 +16,11 @@ import pytest
 from consumers.clickhouse_sink import ClickHouseSink
 from consumers.clickhouse_sink import clusters
 from event_store.envelope import Envelope
-from projections import ClickHouse
 from projections import events
-from projections import schema
 from read_api import views
 from tests.helpers import envelope
+from warehouse import schema
+from warehouse.port import ClickHouse
 
 T = datetime(2026, 3, 15, 10, 0, tzinfo=UTC)
 WIDE = {"start": T - timedelta(hours=1), "end": T + timedelta(days=3)}

@@ -19,15 +19,15 @@ import pytest
 from flask import Flask
 
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
-from mailerlogic.clickhouse import AnalyticsUnavailable
-from mailerlogic.clickhouse import connect
 from mailerlogic.config import Settings
 from mailerlogic.wiring import clickhouse_factory
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.support.ports import free_low_port
 from tests.support.tcp_proxy import TcpProxy
+from warehouse.clients import AnalyticsUnavailable
+from warehouse.clients import connect
+from web.app import create_app
 
 pytestmark = pytest.mark.clickhouse
 

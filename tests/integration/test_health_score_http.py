@@ -27,13 +27,13 @@ from event_store.aggregates import HealthScore
 from event_store.application import EmailEvents
 from event_store.envelope import Envelope
 from event_store.feed import NotificationFeed
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from mailerlogic.scheduler import daily_jobs
-from projections import ClickHouse
 from tests.helpers import bus_for
 from tests.helpers import envelope
 from tests.helpers import new_customer
+from warehouse.port import ClickHouse
+from web.app import create_app
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 HUMAN = {"user_agent": CHROME, "ip": "203.0.113.5", "seconds_since_sent": 3600}

@@ -26,13 +26,13 @@ from consumers.kafka_source import KafkaSource
 from consumers.records import Record
 from event_store.kafka_publisher import KafkaPublisher
 from event_store.kafka_publisher import ensure_topics
-from mailerlogic.clickhouse import connect
-from projections import ClickHouse
-from projections import schema
 from tests.conftest import require_service
 from tests.fakes import ListDeadLetters
 from tests.helpers import envelope
 from tests.integration.conftest import SERVER_URL
+from warehouse import schema
+from warehouse.clients import connect
+from warehouse.port import ClickHouse
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 EVENTS = 400

@@ -24,12 +24,12 @@ from kafka.structs import TopicPartition
 from event_store.application import open_application
 from event_store.feed import NotificationFeed
 from mailerlogic.cli import main
-from mailerlogic.clickhouse import connect
 from read_api.views import outbound_totals
 from tests.conftest import require_service
 from tests.support.stored_story import AT
 from tests.support.stored_story import TOTALS
 from tests.support.stored_story import store_story
+from warehouse.clients import connect
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:

@@ -19,10 +19,10 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from commands.ratelimit import Decision
-from commands.ratelimit import PostgresRateLimiter
-from commands.ratelimit import SqliteRateLimiter
 from tests.conftest import require_service
+from web.ratelimit import Decision
+from web.ratelimit import PostgresRateLimiter
+from web.ratelimit import SqliteRateLimiter
 
 NOW = 1_700_000_050.0  # 10 s into a window, for every hit of both processes
 LATER = NOW + 80  # 30 s into the next window: half of the previous 600 still counts

@@ -26,15 +26,15 @@ from commands.messages import SendEmail
 from event_store.application import EmailEvents
 from event_store.feed import NotificationFeed
 from event_store.kafka_publisher import ensure_topics
-from mailerlogic.app import create_app
-from mailerlogic.clickhouse import connect
 from mailerlogic.config import Settings
-from projections import ClickHouse
 from projections import events as events_table
-from projections import schema
 from tests.conftest import require_service
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from warehouse import schema
+from warehouse.clients import connect
+from warehouse.port import ClickHouse
+from web.app import create_app
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

@@ -21,8 +21,6 @@ from consumers import rebuild as steps
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.application import EmailEvents
 from event_store.feed import NotificationFeed
-from projections import ClickHouse
-from projections import schema
 from read_api.series import series
 from read_api.views import outbound_totals
 from tests.helpers import envelope
@@ -31,6 +29,8 @@ from tests.support.stored_story import PUBLISHED
 from tests.support.stored_story import TOTALS
 from tests.support.stored_story import open_sqlite
 from tests.support.stored_story import store_story
+from warehouse import schema
+from warehouse.port import ClickHouse
 
 START, END = AT - timedelta(days=1), datetime.now(UTC) + timedelta(hours=1)
 SENDS = {"sent": 5, "delivered": 4, "bounced": 1, "failed": 0}

@@ -23,13 +23,13 @@ from click.testing import CliRunner
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.envelope import Envelope
 from mailerlogic.cli import main
-from mailerlogic.clickhouse import connect
 from mailerlogic.config import Settings
-from mailerlogic.retention import drop_expired
-from mailerlogic.retention import report_lines
-from projections import ClickHouse
-from projections import schema
+from mailerlogic.retention_job import drop_expired
+from mailerlogic.retention_job import report_lines
 from tests.helpers import envelope
+from warehouse import schema
+from warehouse.clients import connect
+from warehouse.port import ClickHouse
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 # partition -> (year, month); 2 events per month, and an unsubscribe in the oldest one.
@@ -158,8 +158,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
-from mailerlogic.clickhouse import connect
-from projections import schema
+from warehouse.clients import connect
+from warehouse import schema
 from consumers.clickhouse_sink import ClickHouseSink
 from tests.integration.test_retention_drops import _relative_months, state, story
 client = connect(None, Path(sys.argv[1]))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from commands.seen_signatures import SqlSeenSignatures
+from web.seen_signatures import SqlSeenSignatures
 
 NOW = 1_710_513_000.0
 DIGESTS = [f"{n:064x}" for n in range(200)]

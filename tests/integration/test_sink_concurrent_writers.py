@@ -19,13 +19,13 @@ from uuid import uuid4
 
 from consumers.clickhouse_sink import ClickHouseSink
 from consumers.clickhouse_sink import sweep_duplicates
-from mailerlogic.clickhouse import ChdbClient
-from mailerlogic.clickhouse import connect
-from projections import ClickHouse
 from projections import events
 from read_api import series
 from read_api import views
 from tests.helpers import envelope
+from warehouse.clients import ChdbClient
+from warehouse.clients import connect
+from warehouse.port import ClickHouse
 
 T0 = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
 
@@ -136,7 +136,7 @@ def test_a_replayed_batch_after_a_crash_between_insert_and_check_is_listed_by_th
 
 def test_a_stats_table_of_the_counting_schema_is_refused_with_the_rebuild_command(
         empty_clickhouse: ClickHouse) -> None:
-    from projections import schema
+    from warehouse import schema
 
     database = empty_clickhouse.execute("SELECT currentDatabase()")[0][0]
     empty_clickhouse.execute(

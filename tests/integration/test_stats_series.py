@@ -13,9 +13,9 @@ import pytest
 
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.envelope import Envelope
-from projections import ClickHouse
 from read_api.series import series
 from tests.helpers import envelope
+from warehouse.port import ClickHouse
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 HUMAN = {"user_agent": CHROME, "ip": "203.0.113.5", "seconds_since_sent": 3600}

@@ -17,16 +17,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands import inbound_signature
-from commands import tokens
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.application import EmailEvents
 from event_store.feed import NotificationFeed
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
-from projections import ClickHouse
+from security import inbound_signature
+from security import tokens
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from warehouse.port import ClickHouse
+from web.app import create_app
 
 SECRET, HOOK = b"k", b"hook-secret"
 PATH = "/api/customer/unsubscribes"

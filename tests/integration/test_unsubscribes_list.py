@@ -17,13 +17,13 @@ import pytest
 
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.envelope import Envelope
-from projections import ClickHouse
 from projections import events
 from read_api.series import series
 from read_api.unsubscribes import list_query
 from read_api.unsubscribes import unsubscribes
 from read_api.views import outbound_totals
 from tests.helpers import envelope
+from warehouse.port import ClickHouse
 
 D1, D2 = UUID(int=0xD1), UUID(int=0xD2)
 S = {n: UUID(int=0x5000 + n) for n in range(1, 13)}

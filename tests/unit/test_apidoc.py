@@ -15,15 +15,15 @@ import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 
-from commands import tokens
 from event_store.application import EmailEvents
-from mailerlogic import operator_api
-from mailerlogic.apidoc.document import endpoint_key
-from mailerlogic.apidoc.document import routes
-from mailerlogic.apidoc.registry import DOCS
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from security import tokens
 from tests.helpers import new_customer
+from web import operator_api
+from web.apidoc.document import endpoint_key
+from web.apidoc.document import routes
+from web.apidoc.registry import DOCS
+from web.app import create_app
 
 
 @pytest.fixture(scope="module")

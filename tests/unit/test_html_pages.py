@@ -12,12 +12,12 @@ from uuid import UUID
 import pytest
 from flask import Flask
 
-from commands import tokens
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from security import tokens
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 SECRET = b"k"
 PROBE = '"><svg onload=alert(1)><script>alert(2)</script>'

@@ -10,10 +10,10 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 SECRET = b"test-secret"
 

@@ -11,11 +11,11 @@ import pytest
 from commands.messages import SendEmail
 from event_store.application import EmailEvents
 from event_store.feed import NotificationFeed
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
-from mailerlogic.ops import EMPTY_SQL
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
+from web.readiness import EMPTY_SQL
 
 
 class Up:
@@ -127,7 +127,7 @@ def test_a_consumer_retrying_a_dependency_makes_readiness_degraded(tmp_path: Pat
     import subprocess
     import sys
 
-    from mailerlogic.consumer_status import StatusFile
+    from consumers.status import StatusFile
 
     status = StatusFile(tmp_path / "status", "projector")
     client = _app(tmp_path, lambda: Up()).test_client()

@@ -29,12 +29,12 @@ from event_store.errors import DomainError
 from event_store.feed import NotificationFeed
 from mailerlogic.delivery import BusMessageStore
 from mailerlogic.delivery import SignedTrackingLinks
-from projections import ClickHouse
 from read_api import views
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.support.smtp_server import SmtpServer
 from tests.support.smtp_server import start_smtp_server
+from warehouse.port import ClickHouse
 
 pytestmark = pytest.mark.smtp
 

@@ -32,7 +32,6 @@ from event_store.aggregates import Message
 from event_store.application import EmailEvents
 from event_store.application import persistence_env
 from event_store.feed import NotificationFeed
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from mailerlogic.delivery import BusMessageStore
 from mailerlogic.delivery import SignedTrackingLinks
@@ -42,6 +41,7 @@ from tests.helpers import new_customer
 from tests.support.dns_server import DnsServer
 from tests.support.smtp_server import SmtpServer
 from tests.support.smtp_server import start_smtp_server
+from web.app import create_app
 
 pytestmark = [pytest.mark.smtp, pytest.mark.dns]
 

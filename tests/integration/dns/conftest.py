@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from commands import dkim_keys
-from commands.dkim_keys import KeyPair
+from security import dkim_keys
+from security.dkim_keys import KeyPair
 from tests.support.dns_server import DnsServer
 
 

@@ -28,10 +28,9 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from commands import keys
 from commands.bus import Bus
-from commands.delivery_commands import RecordDeliveryOutcome
-from commands.delivery_commands import RecordDeliveryOutcomes
+from commands.delivery import RecordDeliveryOutcome
+from commands.delivery import RecordDeliveryOutcomes
 from commands.health import CalculateHealthScore
 from commands.messages import SendEmail
 from commands.webhook_deliveries import RecordWebhookAttempt
@@ -45,11 +44,12 @@ from event_store.aggregates.export_job import MAX_OPEN
 from event_store.application import EmailEvents
 from event_store.application import open_application
 from event_store.errors import DomainError
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from security import keys
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.support.dns_server import DnsServer
+from web.app import create_app
 
 pytestmark = pytest.mark.dns
 SECRET = "concurrency-secret"

@@ -7,8 +7,6 @@ import dns.message
 import dns.query
 import pytest
 
-from commands import dkim_keys
-from commands.dkim_keys import KeyPair
 from commands.domain_dns import DMARC_MISSING
 from commands.domain_dns import TIMEOUT_REASON
 from commands.domain_dns import ExpectedRecord
@@ -17,6 +15,8 @@ from commands.domain_dns import expected_records
 from commands.domain_dns import is_verified
 from commands.domain_dns import make_resolver
 from commands.domain_dns import verify
+from security import dkim_keys
+from security.dkim_keys import KeyPair
 from tests.support.dns_server import DnsServer
 from tests.support.dns_server import closed_port
 

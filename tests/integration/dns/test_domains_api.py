@@ -10,11 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.support.dns_server import DnsServer
+from web.app import create_app
 
 pytestmark = pytest.mark.dns
 SPF = "spf.mailerlogic.test"

@@ -17,14 +17,14 @@ from uuid import uuid4
 import pytest
 
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
-from mailerlogic.clickhouse import ChdbClient
-from mailerlogic.clickhouse import connect
 from mailerlogic.config import Settings
-from projections import ClickHouse
-from projections import schema
 from tests.integration.conftest import BACKENDS
 from tests.integration.events.rig import Api
+from warehouse import schema
+from warehouse.clients import ChdbClient
+from warehouse.clients import connect
+from warehouse.port import ClickHouse
+from web.app import create_app
 
 # Read at import time: the root conftest clears the project's variables around each test.
 HTTP_URL = os.environ.get("MAILERLOGIC_TEST_CLICKHOUSE_HTTP", "")

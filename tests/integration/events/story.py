@@ -12,8 +12,8 @@ from uuid import uuid4
 
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.envelope import Envelope
-from projections import ClickHouse
 from tests.helpers import envelope
+from warehouse.port import ClickHouse
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 STATUS = {"queued": "pending", "sent": "delivered", "delivered": "delivered", "bounced": "failed",

@@ -13,7 +13,6 @@ import pytest
 
 from consumers.clickhouse_sink import ClickHouseSink
 from event_store.envelope import Envelope
-from projections import ClickHouse
 from projections import events as event_rows
 from tests.helpers import envelope
 from tests.integration.events.rig import Api
@@ -21,6 +20,7 @@ from tests.integration.events.story import NOW
 from tests.integration.events.story import Story
 from tests.integration.events.story import story
 from tests.integration.events.story import write
+from warehouse.port import ClickHouse
 
 
 @pytest.fixture
@@ -305,8 +305,8 @@ def test_the_same_batch_projected_again_changes_no_number_and_no_event_list(
 def test_the_operators_retention_setting_sets_what_is_visible(
         events_clickhouse: ClickHouse, tmp_path: Any, days: str, total: int) -> None:
     from event_store.application import EmailEvents
-    from mailerlogic.app import create_app
     from mailerlogic.config import Settings
+    from web.app import create_app
 
     events = EmailEvents(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "k",

@@ -14,7 +14,6 @@ import pytest
 
 from event_store.envelope import Envelope
 from event_store.envelope import event_id_for
-from projections import ClickHouse
 from projections import events as event_rows
 from read_api.events import export as exports
 from tests.integration.events.rig import Api
@@ -22,6 +21,7 @@ from tests.integration.events.story import NOW
 from tests.integration.events.story import Story
 from tests.integration.events.story import story
 from tests.integration.events.story import write
+from warehouse.port import ClickHouse
 
 FIELDS = ["id", "email_id", "customer_id", "event_type", "status", "recipient", "from", "tag",
           "timestamp", "event_data", "created_at"]

@@ -18,15 +18,15 @@ from event_store.aggregates import ExportJob
 from event_store.application import EmailEvents
 from event_store.envelope import Envelope
 from event_store.feed import NotificationFeed
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from mailerlogic.exports import BusExportJobs
 from mailerlogic.exports import ReadSideExporter
 from mailerlogic.exports import exports_folder
-from projections import ClickHouse
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.integration.events import conftest as events_conftest
+from warehouse.port import ClickHouse
+from web.app import create_app
 
 TTL = timedelta(hours=24)
 events_clickhouse = events_conftest.events_clickhouse  # the fixture: both backends, with streaming

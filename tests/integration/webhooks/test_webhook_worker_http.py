@@ -31,12 +31,12 @@ from event_store.aggregates import WebhookDelivery
 from event_store.application import EmailEvents
 from event_store.application import persistence_env
 from event_store.feed import NotificationFeed
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from mailerlogic.webhooks import build_webhook_worker
 from mailerlogic.webhooks import open_webhook_retries
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 
 @dataclass

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from web.app import create_app
 
 SECRET = b"test-secret"
 

@@ -22,7 +22,7 @@ import pytest
 from flask import Flask
 from marshmallow import ValidationError
 
-from commands.schemas import SendSchema
+from commands.http.schemas import SendSchema
 from consumers.delivery.render import OutboundMessage
 from consumers.delivery.render import RenderError
 from consumers.delivery.render import render

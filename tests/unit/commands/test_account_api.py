@@ -9,14 +9,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands.keys import hash_password
 from event_store.aggregates import Customer
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from security.keys import hash_password
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.helpers import start_of_a_fresh_minute
+from web.app import create_app
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_smtp_password_is_shown_once_and_stored_as_a_hash(app: Flask, customer: 
 
 def test_rate_limit_headers_and_429_after_the_tier_limit(events: EmailEvents, tmp_path: Path,
                                                          customer: tuple[Customer, str]) -> None:
-    from commands.ratelimit import InMemoryRateLimiter
+    from web.ratelimit import InMemoryRateLimiter
 
     settings = Settings.from_env({"MAILERLOGIC_DATA_DIR": str(tmp_path), "MAILERLOGIC_SECRET_KEY": "k"})
     app = create_app(settings, events=events, clickhouse=lambda: None,  # type: ignore[arg-type,return-value]

@@ -6,9 +6,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands import tokens
 from event_store.aggregates import Engagement
 from event_store.application import EmailEvents
+from security import tokens
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.unit.commands.conftest import SECRET

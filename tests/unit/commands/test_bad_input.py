@@ -17,13 +17,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands import inbound_signature
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from security import inbound_signature
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.unit.commands.conftest import SECRET
+from web.app import create_app
 
 BASE = {"to": "ada@example.org", "subject": "Hi", "text": "x"}
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"

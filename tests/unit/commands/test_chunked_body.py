@@ -18,12 +18,12 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from commands import inbound_signature
 from event_store.application import EmailEvents
-from mailerlogic.app import MAX_REQUEST_BYTES
+from security import inbound_signature
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.unit.commands.conftest import SECRET
+from web.app import MAX_REQUEST_BYTES
 
 MB = 1024 * 1024
 

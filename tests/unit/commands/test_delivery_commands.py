@@ -11,12 +11,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from eventsourcing.persistence import IntegrityError
 
-from commands import dkim_keys
 from commands.bus import CONFLICT_ATTEMPTS
-from commands.delivery_commands import LoadForDelivery
-from commands.delivery_commands import RecipientRefusal
-from commands.delivery_commands import RecordDeliveryOutcome
-from commands.delivery_commands import RecordDeliveryOutcomes
+from commands.delivery import LoadForDelivery
+from commands.delivery import RecipientRefusal
+from commands.delivery import RecordDeliveryOutcome
+from commands.delivery import RecordDeliveryOutcomes
 from commands.messages import AddDomain
 from commands.messages import RemoveDomain
 from commands.messages import SendEmail
@@ -27,6 +26,7 @@ from event_store.application import EmailEvents
 from event_store.errors import Conflict
 from event_store.errors import DomainError
 from event_store.errors import NotFound
+from security import dkim_keys
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 
@@ -284,7 +284,7 @@ def test_a_writer_that_keeps_conflicting_gives_up(bus: Any, customer: Any,
 
 
 def test_load_says_when_a_recipient_was_suppressed_after_queueing(bus: Any, customer: Any) -> None:
-    from commands.suppression_handlers import Unsubscribe
+    from commands.suppression import Unsubscribe
 
     message = _send(bus, customer)
     assert bus.handle(LoadForDelivery(message.id)).suppressed is None

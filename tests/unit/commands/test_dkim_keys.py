@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from commands import dkim_keys
-from commands.dkim_keys import KeyPair
-from commands.dkim_keys import SealError
+from security import dkim_keys
+from security.dkim_keys import KeyPair
+from security.dkim_keys import SealError
 
 SECRET = b"test secret key of the installation"
 

@@ -15,16 +15,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands.delivery_commands import LoadForDelivery
+from commands.delivery import LoadForDelivery
 from commands.messages import AddDomain
 from event_store.aggregates import Customer
 from event_store.aggregates import DomainClaim
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.claims_backfill import claim_verified
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 
 @pytest.fixture

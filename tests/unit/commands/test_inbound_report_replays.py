@@ -21,10 +21,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 SECRET, HOOK = b"k", b"hook-secret"
 BOUNCE, COMPLAINT = "/api/webhooks/bounce", "/api/webhooks/complaint"

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from commands import inbound_signature as sig
-from commands.inbound_signature import SignatureRejected
-from commands.seen_signatures import KEEP_S
-from commands.seen_signatures import SqlSeenSignatures
-from commands.seen_signatures import open_seen_signatures
 from event_store.errors import DomainError
+from security import inbound_signature as sig
+from security.inbound_signature import SignatureRejected
+from web.seen_signatures import KEEP_S
+from web.seen_signatures import SqlSeenSignatures
+from web.seen_signatures import open_seen_signatures
 
 SECRET = b"whsec_3f9a1c2b7d"
 NOW = 1_710_513_000.0

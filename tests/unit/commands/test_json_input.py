@@ -1,4 +1,4 @@
-"""``commands.json_input``: nesting measured without recursion, lone surrogates found exactly."""
+"""``web.json_input``: nesting measured without recursion, lone surrogates found exactly."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from commands.json_input import MAX_DEPTH
-from commands.json_input import JsonRefused
-from commands.json_input import loads
+from web.json_input import MAX_DEPTH
+from web.json_input import JsonRefused
+from web.json_input import loads
 
 
 @pytest.mark.parametrize(("text", "value"), [

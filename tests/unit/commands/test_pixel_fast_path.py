@@ -1,4 +1,4 @@
-"""The open pixel below Flask (commands.pixel.OpenPixel) answers exactly like the Flask view."""
+"""The open pixel below Flask (commands.http.pixel.OpenPixel) answers exactly like the Flask view."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands import tokens
-from commands.pixel import PIXEL
-from commands.pixel import OpenPixel
+from commands.http.pixel import PIXEL
+from commands.http.pixel import OpenPixel
 from event_store.aggregates import Engagement
 from event_store.application import EmailEvents
+from security import tokens
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 from tests.unit.commands.conftest import SECRET

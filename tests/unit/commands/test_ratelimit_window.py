@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from commands.ratelimit import Decision
-from commands.ratelimit import InMemoryRateLimiter
-from commands.ratelimit import headers
-from commands.ratelimit import retry_after
+from web.ratelimit import Decision
+from web.ratelimit import InMemoryRateLimiter
+from web.ratelimit import headers
+from web.ratelimit import retry_after
 
 T0 = 1_700_000_040  # the start of a window: 28_333_334 * 60
 RESET = T0 + 60

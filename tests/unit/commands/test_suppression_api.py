@@ -12,14 +12,14 @@ from flask import Flask
 from flask import render_template_string
 from flask.testing import FlaskClient
 
-from commands import inbound_signature
-from commands import tokens
-from commands.suppression_api import PAGE
+from commands.http.suppression import PAGE
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from security import inbound_signature
+from security import tokens
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 SECRET, HOOK = b"k", b"hook-secret"
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "reports"

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import pytest
 
-from commands import tokens
+from security import tokens
 
 SECRET = b"k"
 MESSAGE = UUID("12345678-1234-5678-1234-567812345678")

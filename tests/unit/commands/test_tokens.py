@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from commands import tokens
+from security import tokens
 
 
 def test_minted_token_verifies_with_its_content() -> None:

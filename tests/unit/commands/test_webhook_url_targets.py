@@ -12,10 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 NO = "target address not allowed: "
 _TEREDO = str(ipaddress.IPv6Address((0x20010000 << 96) | (int(ipaddress.IPv4Address("65.54.227.120")) << 64)

@@ -9,13 +9,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from commands import dkim_keys
 from event_store.aggregates import WebhookEndpoints
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
+from security import dkim_keys
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from uuid import uuid4
 
 import pytest
 
-from commands import tokens
 from commands.messages import SendEmail
 from consumers.delivery.pool import SmtpPool
 from consumers.delivery.ports import DeliveryResult
@@ -27,6 +26,7 @@ from mailerlogic.delivery import SignedTrackingLinks
 from mailerlogic.delivery import build_deliverer
 from mailerlogic.delivery import build_transport
 from mailerlogic.delivery import retry_policy
+from security import tokens
 from tests.helpers import bus_for
 from tests.helpers import new_customer
 

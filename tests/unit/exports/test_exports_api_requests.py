@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 
 from event_store.aggregates import ExportJob
 from event_store.application import EmailEvents
-from mailerlogic.app import create_app
 from mailerlogic.config import Settings
 from tests.helpers import bus_for
 from tests.helpers import new_customer
+from web.app import create_app
 
 NOW = datetime(2026, 3, 15, 14, 30, 5, 250_000, tzinfo=UTC)
 # Event times are whole seconds: an events file ends after the request's second.

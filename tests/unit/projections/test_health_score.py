@@ -5,10 +5,10 @@ from datetime import datetime
 
 import pytest
 
-from projections.health import HealthScore
-from projections.health import NoData
-from projections.health import grade_for
-from projections.health import score
+from commands.health_score import HealthScore
+from commands.health_score import NoData
+from commands.health_score import grade_for
+from commands.health_score import score
 
 
 def percent(part: float, whole: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consumers.rebuild import Plan
-from projections import schema
+from warehouse import schema
 
 
 def test_a_whole_shadow_set_is_the_schema_in_another_database() -> None:

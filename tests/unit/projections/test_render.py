@@ -8,8 +8,8 @@ from uuid import UUID
 
 import pytest
 
-from projections import literal
-from projections import render
+from warehouse.sql import literal
+from warehouse.sql import render
 
 U = UUID("12345678-1234-5678-1234-567812345678")
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from projections import retention
+from warehouse import retention
 
 ROWS = [("202410", 3, 1), ("202412", 1, 2), ("202509", 2, 1), ("202510", 5, 3), ("all", 9, 1),
         ("202613", 1, 1)]
